@@ -1,0 +1,44 @@
+"""Adapter registry: provider name -> where its factory (and demo simulator) live.
+
+Modules are imported on first use, so a deployment pays only for the providers it
+configures. This is the only list of vendors; the core reaches adapters through it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gateway.errors import ConfigError
+
+PROVIDERS: dict[str, str] = {
+    "hubsoft": "adapters.hubsoft.adapter:create",
+}
+SIMULATORS: dict[str, str] = {
+    "hubsoft": "adapters.hubsoft.simulator:demo_upstream",
+}
+
+
+def known_providers() -> list[str]:
+    """Provider names a connection may use."""
+    return sorted(PROVIDERS)
+
+
+def _resolve(table: dict[str, str], name: str) -> Any:
+    target = table.get(name)
+    if target is None:
+        raise ConfigError(
+            [f"provider {name!r} is unknown; known: {', '.join(known_providers())}"]
+        )
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def load_factory(name: str) -> Any:
+    """The adapter factory of a provider (`gateway.providers.AdapterFactory`)."""
+    return _resolve(PROVIDERS, name)
+
+
+def load_simulator(name: str) -> Any:
+    """The demo simulator builder of a provider (`gateway.providers.DemoBuilder`)."""
+    return _resolve(SIMULATORS, name)

@@ -1,0 +1,1 @@
+"""Hubsoft (ISP ERP) adapter: client, mapping, adapter and simulator."""

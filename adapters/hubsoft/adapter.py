@@ -1,0 +1,226 @@
+"""Hubsoft adapter: the `InvoiceProvider` over `HubsoftClient` + `mapping`.
+
+A customer's invoices come from `/cliente/financeiro`, which returns at most 50 rows and
+has no paging. So the adapter pages by due date itself: rows come oldest first, and each
+next call starts at the last due date seen (rows of that day come again and are dropped
+by id). Only when 50 invoices fall due on one single day can it not go on; the source is
+then marked incomplete instead of being truncated silently. Without a customer, the
+tenant-wide `/financeiro/fatura` is paged over due-date windows of at most 30 days.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from adapters.hubsoft.client import ROW_CAP, HubsoftClient, HubsoftCredentials
+from adapters.hubsoft.mapping import MappingError, parse_date, to_invoice
+from gateway.errors import ConfigError, NotFoundError
+from gateway.models import Customer, Invoice, InvoiceStatus
+from gateway.providers import InvoiceQuery, ProviderContext, SourceResult
+
+REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
+MAX_CUSTOMER_PAGES = 40
+TENANT_WINDOW_DAYS = 30
+MAX_TENANT_SPAN_DAYS = 366
+PENDING = frozenset({InvoiceStatus.OPEN, InvoiceStatus.OVERDUE})
+REMOTE_ID_RE = re.compile(r"^(doc|svc)?(\d{1,20})-(\d{1,20})$")
+
+
+class HubsoftAdapter:
+    """Invoices of one Hubsoft tenant."""
+
+    def __init__(self, ctx: ProviderContext, client: HubsoftClient) -> None:
+        """Compose the context (clock, settings) and the client."""
+        self._ctx = ctx
+        self._client = client
+        self._currency = ctx.settings.currency or "BRL"
+
+    def unsupported(self, query: InvoiceQuery) -> str | None:
+        """Hubsoft lists per customer, or tenant-wide over a bounded due-date window."""
+        if _scope(query) is not None:
+            return None
+        if query.due_from is None or query.due_to is None:
+            return "needs a customer filter, or both due_from and due_to"
+        if (query.due_to - query.due_from).days > MAX_TENANT_SPAN_DAYS:
+            return (
+                f"a tenant-wide due window may span at most {MAX_TENANT_SPAN_DAYS} days"
+            )
+        return None
+
+    async def list_invoices(self, query: InvoiceQuery) -> SourceResult:
+        """Every matching invoice, paging around the 50-row cap."""
+        pending_only = bool(query.statuses) and query.statuses <= PENDING
+        scope = _scope(query)
+        if scope is None:
+            assert query.due_from is not None  # noqa: S101 - guaranteed by unsupported()
+            assert query.due_to is not None  # noqa: S101
+            rows, note = await self._tenant_rows(
+                query.due_from, query.due_to, pending_only
+            )
+            return self._map(rows, ("", ""), Customer(), note)
+        rows, note = await self._customer_rows(
+            scope, pending_only=pending_only, start=query.due_from, end=query.due_to
+        )
+        searched = Customer(
+            remote_id=query.customer_id, document=query.customer_document, name=None
+        )
+        result = self._map(rows, scope, searched, note)
+        kept = tuple(inv for inv in result.invoices if _matches(inv.customer, query))
+        return SourceResult(kept, result.complete, result.note)
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        """Find one invoice among its customer's (the id carries the customer)."""
+        match = REMOTE_ID_RE.match(remote_id)
+        if match is None:
+            raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
+        prefix, termo, invoice_id = match.groups()
+        busca = {"doc": "cpf_cnpj", "svc": "id_cliente_servico"}.get(
+            prefix or "", "codigo_cliente"
+        )
+        searched = Customer(
+            remote_id=None if prefix else termo,
+            document=termo if prefix == "doc" else None,
+        )
+        rows, _ = await self._customer_rows((busca, termo), pending_only=False)
+        for row in rows:
+            if isinstance(row, dict) and str(row.get("id_fatura")) == invoice_id:
+                return self._map([row], (busca, termo), searched, None).invoices[0]
+        raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
+
+    async def _customer_rows(
+        self,
+        scope: tuple[str, str],
+        *,
+        pending_only: bool,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> tuple[list[Any], str | None]:
+        """Seek through the customer's invoices by due date, 50 rows at a time."""
+        by_id: dict[str, Any] = {}
+        for _ in range(MAX_CUSTOMER_PAGES):
+            rows = await self._client.customer_invoices(
+                *scope, pending_only=pending_only, start=start, end=end
+            )
+            for row in rows:
+                by_id.setdefault(
+                    str(row.get("id_fatura")) if isinstance(row, dict) else repr(row),
+                    row,
+                )
+            if len(rows) < ROW_CAP:
+                return list(by_id.values()), None
+            last_due = _last_due(rows)
+            if last_due is None or (start is not None and last_due <= start):
+                day = last_due.isoformat() if last_due else "one day"
+                return list(by_id.values()), (
+                    f"over {ROW_CAP} invoices fall due on {day}; Hubsoft cannot page further"
+                )
+            start = last_due
+        return list(by_id.values()), f"stopped after {MAX_CUSTOMER_PAGES} pages"
+
+    async def _tenant_rows(
+        self, start: date, end: date, pending_only: bool
+    ) -> tuple[list[Any], str | None]:
+        """Tenant-wide rows, window by window, page by page."""
+        rows: list[Any] = []
+        window_start = start
+        while window_start <= end:
+            window_end = min(end, window_start + timedelta(days=TENANT_WINDOW_DAYS - 1))
+            page, last = 0, 0
+            while page <= last:
+                result = await self._client.tenant_invoices(
+                    page, window_start, window_end, pending_only=pending_only
+                )
+                rows.extend(result.rows)
+                page, last = page + 1, result.last_page
+            window_start = window_end + timedelta(days=1)
+        return rows, None
+
+    def _map(
+        self,
+        rows: list[Any],
+        scope: tuple[str, str],
+        searched: Customer,
+        note: str | None,
+    ) -> SourceResult:
+        today = self._ctx.today()
+        invoices, bad = [], 0
+        for row in rows:
+            try:
+                if not isinstance(row, dict):
+                    raise MappingError("row is not an object")  # noqa: TRY301
+                invoices.append(
+                    to_invoice(
+                        row,
+                        connection=self._ctx.settings.id,
+                        today=today,
+                        searched=searched,
+                        scope=scope,
+                        currency=self._currency,
+                    )
+                )
+            except MappingError as err:
+                bad += 1
+                self._ctx.log.warning(
+                    "row_unreadable", connection=self._ctx.settings.id, reason=str(err)
+                )
+        if bad:
+            note = "; ".join(
+                filter(None, [note, f"{bad} row(s) unreadable and left out"])
+            )
+        return SourceResult(tuple(invoices), complete=note is None, note=note)
+
+
+def _scope(query: InvoiceQuery) -> tuple[str, str] | None:
+    """Which `busca` to use: customer code, then service, then document."""
+    if query.customer_id:
+        return "codigo_cliente", query.customer_id
+    if query.contract_id:
+        return "id_cliente_servico", query.contract_id
+    if query.customer_document:
+        return "cpf_cnpj", query.customer_document
+    return None
+
+
+def _matches(customer: Customer, query: InvoiceQuery) -> bool:
+    """Filters beyond the one used as `busca` must hold too."""
+    if query.customer_document and customer.document not in (
+        None,
+        query.customer_document,
+    ):
+        return False
+    return not (
+        query.customer_id and customer.remote_id not in (None, query.customer_id)
+    )
+
+
+def _last_due(rows: list[Any]) -> date | None:
+    dues = []
+    for row in rows:
+        try:
+            due = (
+                parse_date(row.get("data_vencimento"))
+                if isinstance(row, dict)
+                else None
+            )
+        except MappingError:
+            due = None
+        if due is not None:
+            dues.append(due)
+    return max(dues, default=None)
+
+
+def create(ctx: ProviderContext) -> HubsoftAdapter:
+    """Factory named in the registry; refuses a connection missing a credential."""
+    missing = [name for name in REQUIRED_SECRETS if name not in ctx.settings.secrets]
+    if missing:
+        raise ConfigError([f"secrets.{name}: required by hubsoft" for name in missing])
+    secrets = ctx.settings.secrets
+    credentials = HubsoftCredentials(
+        client_id=secrets["client_id"].reveal(),
+        client_secret=secrets["client_secret"],
+        username=secrets["username"].reveal(),
+        password=secrets["password"],
+    )
+    return HubsoftAdapter(ctx, HubsoftClient(ctx.http, ctx.tokens, credentials))

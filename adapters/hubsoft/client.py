@@ -1,0 +1,217 @@
+"""Hubsoft HTTP + auth only: the password grant, the envelope check, two invoice routes.
+
+The access token comes from `POST /oauth/token` (password grant) and is reused through
+the gateway's token provider until shortly before `expires_in`; a 401 drops it and the
+funnel logs in once more and retries once. Every `/api/v1/integracao` answer is an
+envelope whose `status` may say `error` inside an HTTP 200, and whose success is spelled
+`success` or `suscess` depending on the route: both are checked here, before anyone
+reads a row.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from aiohttp import hdrs
+
+from gateway.errors import (
+    UpstreamAuthError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+)
+from gateway.http import RetryPolicy, UpstreamClient
+from gateway.settings import Secret
+from gateway.tokens import Token, TokenProvider
+
+CUSTOMER_INVOICES = "/api/v1/integracao/cliente/financeiro"
+TENANT_INVOICES = "/api/v1/integracao/financeiro/fatura"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
+ROW_CAP = 50  # /cliente/financeiro returns at most 50 rows and has no paging
+SUCCESS_WORDS = frozenset({"success", "suscess"})
+READ_RETRY = RetryPolicy(attempts=2)
+MAX_MSG = 200
+
+
+@dataclass(frozen=True, slots=True)
+class HubsoftCredentials:
+    """The five fields of the password grant (all issued by the ISP's admin)."""
+
+    client_id: str
+    client_secret: Secret
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPage:
+    """One page of `/financeiro/fatura` and the last page index (0-based, inclusive)."""
+
+    rows: list[Any]
+    last_page: int
+
+
+class HubsoftAuth:
+    """Bearer token from the shared token provider; a rejected token is dropped."""
+
+    def __init__(self, client: HubsoftClient) -> None:
+        """Bind to the client that knows how to log in."""
+        self._client = client
+
+    async def apply(self, headers: dict[str, str]) -> object:
+        """Set `Authorization` and return the token used."""
+        token = await self._client.tokens.get(
+            self._client.http.connection, self._client.login
+        )
+        headers[hdrs.AUTHORIZATION] = f"Bearer {token.access.reveal()}"
+        return token
+
+    async def rejected(self, handle: object) -> None:
+        """The token was refused (revoked or expired early): forget it."""
+        if isinstance(handle, Token):
+            await self._client.tokens.invalidate(self._client.http.connection, handle)
+
+
+class HubsoftClient:
+    """Typed calls to one Hubsoft tenant."""
+
+    def __init__(
+        self,
+        http: UpstreamClient,
+        tokens: TokenProvider,
+        credentials: HubsoftCredentials,
+    ) -> None:
+        """Compose the shared funnel, token provider and this tenant's credentials."""
+        self.http = http
+        self.tokens = tokens
+        self._credentials = credentials
+        self._auth = HubsoftAuth(self)
+
+    async def login(self, _previous: Token | None) -> Token:
+        """Run the password grant (the token call itself skips the auth path)."""
+        creds = self._credentials
+        body = {
+            "grant_type": "password",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret.reveal(),
+            "username": creds.username,
+            "password": creds.password.reveal(),
+        }
+        issued = time.time()
+        response = await self.http.request(
+            "POST", TOKEN_PATH, json=body, pass_statuses=frozenset({400, 401})
+        )
+        if response.status != 200:  # noqa: PLR2004
+            raise UpstreamAuthError(
+                self.http.connection,
+                "POST",
+                TOKEN_PATH,
+                "login refused: check client_id, client_secret, username and password",
+                status=response.status,
+            )
+        payload = self.http.decode_json("POST", TOKEN_PATH, response)
+        access, lifetime = payload.get("access_token"), payload.get("expires_in")
+        if (
+            not isinstance(access, str)
+            or not isinstance(lifetime, int | float)
+            or lifetime <= 0
+        ):
+            raise UpstreamProtocolError(
+                self.http.connection,
+                "POST",
+                TOKEN_PATH,
+                "token response lacks access_token/expires_in",
+            )
+        refresh = payload.get("refresh_token")
+        return Token(
+            Secret(access),
+            issued,
+            issued + float(lifetime),
+            Secret(refresh) if isinstance(refresh, str) else None,
+        )
+
+    async def customer_invoices(
+        self,
+        busca: str,
+        termo: str,
+        *,
+        pending_only: bool,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[Any]:
+        """`/cliente/financeiro`, oldest due date first, at most `ROW_CAP` rows."""
+        params = {
+            "busca": busca,
+            "termo_busca": termo,
+            "limit": str(ROW_CAP),
+            # The upstream default is `sim`: without this, paid invoices never come back.
+            "apenas_pendente": "sim" if pending_only else "nao",
+            "order_by": "data_vencimento",
+            "order_type": "asc",
+        }
+        params.update(_window(start, end))
+        return await self._rows(CUSTOMER_INVOICES, params, "faturas")
+
+    async def tenant_invoices(
+        self, page: int, start: date, end: date, *, pending_only: bool
+    ) -> TenantPage:
+        """One page of `/financeiro/fatura` over a due-date window."""
+        params = {
+            "pagina": str(page),
+            "itens_por_pagina": "500",
+            "tipo_resultado": "detalhado",
+            "exibir_pix_copia_cola": "sim",
+            "apenas_em_aberto": "sim" if pending_only else "nao",
+            **_window(start, end),
+        }
+        payload = await self._envelope(TENANT_INVOICES, params)
+        paging = payload.get("paginacao")
+        last = paging.get("ultima_pagina") if isinstance(paging, dict) else None
+        if not isinstance(last, int):
+            raise self._protocol(TENANT_INVOICES, "paginacao.ultima_pagina missing")
+        return TenantPage(self._rows_of(TENANT_INVOICES, payload, "faturas"), last)
+
+    async def _rows(self, path: str, params: dict[str, str], key: str) -> list[Any]:
+        return self._rows_of(path, await self._envelope(path, params), key)
+
+    def _rows_of(self, path: str, payload: dict[str, Any], key: str) -> list[Any]:
+        """The payload list; rows are checked one by one by the adapter."""
+        rows = payload.get(key)
+        if not isinstance(rows, list):
+            raise self._protocol(path, f"{key} is not a list")
+        return rows
+
+    async def _envelope(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        response = await self.http.request(
+            "GET", path, params=params, auth=self._auth, retry=READ_RETRY
+        )
+        payload = self.http.decode_json("GET", path, response)
+        if not isinstance(payload, dict):
+            raise self._protocol(path, "envelope is not an object")
+        status = payload.get("status")
+        if status == "error":
+            msg = str(payload.get("msg") or "no message")[:MAX_MSG]
+            raise UpstreamRejectedError(
+                self.http.connection, "GET", path, f"envelope error: {msg}"
+            )
+        if status not in SUCCESS_WORDS:
+            raise self._protocol(
+                path, f"unexpected envelope status {str(status)[:40]!r}"
+            )
+        return payload
+
+    def _protocol(self, path: str, reason: str) -> UpstreamProtocolError:
+        return UpstreamProtocolError(self.http.connection, "GET", path, reason)
+
+
+def _window(start: date | None, end: date | None) -> dict[str, str]:
+    params = {}
+    if start is not None:
+        params["data_inicio"] = start.isoformat()
+    if end is not None:
+        params["data_fim"] = end.isoformat()
+    if params:
+        params["tipo_data"] = "data_vencimento"
+    return params

@@ -1,0 +1,1 @@
+"""invoice-gateway: one REST API over many billing upstreams."""

@@ -1,0 +1,213 @@
+"""Command line: `invoice-gateway serve | demo | check-config | hash-key`.
+
+`serve` reads `GATEWAY_*` and the connections file and serves. `demo` starts every
+registered provider's simulator on loopback, writes a connections file pointing at them,
+and serves the gateway with the memory cache and a fresh demo API key, printing curl
+commands. `check-config` validates everything `serve` would and lists every problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+import adapters
+from gateway.app import build_connections, create_app
+from gateway.errors import ConfigError
+from gateway.logs import configure_logging
+from gateway.providers import DemoUpstream
+from gateway.settings import Settings, load_settings
+from gateway.tokens import LocalTokenProvider
+
+
+def _settings(env: Mapping[str, str]) -> Settings:
+    return load_settings(env, adapters.known_providers())
+
+
+async def _check(settings: Settings) -> None:
+    async with aiohttp.ClientSession() as session:
+        build_connections(
+            settings, session, LocalTokenProvider(), now=lambda: datetime.now(UTC)
+        )
+
+
+def cmd_check_config(_args: argparse.Namespace) -> int:
+    """Validate settings and adapters; print every problem."""
+    settings = _settings(os.environ)
+    asyncio.run(_check(settings))
+    print(
+        f"ok: {len(settings.connections)} connection(s), {len(settings.api_keys)} API key(s)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve with the configured connections."""
+    settings = _settings(os.environ)
+    configure_logging(settings.log_format, settings.log_level)
+    web.run_app(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        access_log=None,
+        print=None,
+    )
+    return 0
+
+
+def cmd_hash_key(args: argparse.Namespace) -> int:
+    """Print the SHA-256 of an API key, for the `[[api_keys]]` table."""
+    print(hashlib.sha256(args.key.encode()).hexdigest())
+    return 0
+
+
+async def _start(
+    app: web.Application, host: str, port: int
+) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except OSError:
+        if port == 0:
+            raise
+        site = web.TCPSite(runner, host, 0)  # the wanted port is taken: any free one
+        await site.start()
+    server = site._server  # noqa: SLF001 - aiohttp exposes the bound port nowhere else
+    assert server is not None  # noqa: S101
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return runner, int(bound)
+
+
+def demo_config(
+    upstreams: list[tuple[DemoUpstream, str]], key_hash: str
+) -> tuple[str, dict[str, str]]:
+    """The connections TOML for the demo, and the env vars its secrets name."""
+    env: dict[str, str] = {}
+    parts = [
+        (
+            f'[[api_keys]]\nname = "demo"\nsha256 = "{key_hash}"\n'
+            'scopes = ["invoices:read", "sale_accounts:write"]\n'
+        )
+    ]
+    for up, base_url in upstreams:
+        cid = up.connection_id
+        parts.append(
+            f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
+            "cache_fresh_s = 30\n"
+        )
+        parts.append(f"[connections.{cid}.secrets]")
+        for name, value in up.secrets.items():
+            var = f"DEMO_{cid}_{name}".upper().replace("-", "_")
+            env[var] = value
+            parts.append(f'{name} = "{var}"')
+        if up.options:
+            parts.append(f"[connections.{cid}.options]")
+            parts.extend(f"{k} = {v!r}" for k, v in up.options.items())
+        parts.append("")
+    return "\n".join(parts), env
+
+
+async def _demo(host: str, port: int) -> None:
+    upstreams = []
+    runners = []
+    for provider in adapters.known_providers():
+        up: DemoUpstream = adapters.load_simulator(provider)()
+        runner, sim_port = await _start(up.app, "127.0.0.1", 0)
+        runners.append(runner)
+        upstreams.append((up, f"http://127.0.0.1:{sim_port}"))
+    key = "demo-" + secrets.token_urlsafe(12)
+    toml, env = demo_config(upstreams, hashlib.sha256(key.encode()).hexdigest())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "connections.toml"
+        path.write_text(toml, encoding="utf-8")
+        env |= {
+            "GATEWAY_CONFIG": str(path),
+            "GATEWAY_CURSOR_SECRET": secrets.token_hex(32),
+        }
+        settings = _settings({**os.environ, **env})
+        runner, bound = await _start(create_app(settings), host, port)
+        runners.append(runner)
+        _print_demo(host, bound, key, upstreams)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for r in reversed(runners):
+                await r.cleanup()
+
+
+def _print_demo(
+    host: str, port: int, key: str, upstreams: list[tuple[DemoUpstream, str]]
+) -> None:
+    base = f"http://{host}:{port}"
+    lines = [
+        "",
+        f"invoice-gateway demo is up at {base}  (Ctrl+C to stop)",
+        "simulated upstreams: "
+        + ", ".join(f"{u.provider} at {url}" for u, url in upstreams),
+        f"demo API key: {key}",
+        "",
+        "Try:",
+        f"  curl -s {base}/healthz",
+        f"  curl -s -H 'Authorization: Bearer {key}' {base}/v1/connections",
+    ]
+    for up, _url in upstreams:
+        for text, path in up.examples:
+            lines += [
+                f"  # {text}",
+                f"  curl -s -H 'Authorization: Bearer {key}' '{base}{path}'",
+            ]
+    print("\n".join(lines), flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Simulators + gateway on loopback, memory cache, demo key."""
+    configure_logging("console" if sys.stderr.isatty() else "json", "info")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_demo(args.host or "127.0.0.1", args.port or 8080))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `invoice-gateway` console script."""
+    parser = argparse.ArgumentParser(prog="invoice-gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, helptext in (
+        ("serve", cmd_serve, "serve the configured connections"),
+        ("demo", cmd_demo, "serve the built-in simulators on loopback"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.set_defaults(func=func)
+    sub.add_parser("check-config", help="validate settings and exit").set_defaults(
+        func=cmd_check_config
+    )
+    hk = sub.add_parser(
+        "hash-key", help="print the SHA-256 of an API key for the config"
+    )
+    hk.add_argument("key")
+    hk.set_defaults(func=cmd_hash_key)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

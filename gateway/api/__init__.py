@@ -1,0 +1,1 @@
+"""HTTP layer: routes, parameter parsing, middleware and problem+json."""

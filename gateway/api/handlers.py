@@ -1,0 +1,168 @@
+"""Route handlers: parse, ask the service, shape the JSON. No try/except in here."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from aiohttp import hdrs, web
+
+from gateway import jsoncodec
+from gateway.api.params import parse_list_request
+from gateway.api.state import (
+    CACHE_BACKEND,
+    PRINCIPAL,
+    SERVICE,
+    SOURCES_LOG,
+    TOKENS,
+)
+from gateway.errors import (
+    FieldError,
+    ForbiddenError,
+    InvalidRequestError,
+    SourcesFailedError,
+)
+from gateway.principal import Principal
+
+READ_SCOPE = "invoices:read"
+
+
+def _principal(request: web.Request, scope: str) -> Principal:
+    principal = request[PRINCIPAL]
+    if scope not in principal.scopes:
+        raise ForbiddenError(f"this API key lacks the {scope!r} scope")
+    return principal
+
+
+def _no_cache(request: web.Request) -> bool:
+    return "no-cache" in request.headers.get(hdrs.CACHE_CONTROL, "").lower()
+
+
+def json_response(
+    request: web.Request, payload: Any, etag_of: Any = None
+) -> web.Response:
+    """JSON with a weak ETag over `etag_of` (default: the payload); 304 when it matches."""
+    body = jsoncodec.dumps(payload)
+    tag_source = body if etag_of is None else jsoncodec.dumps(etag_of)
+    etag = 'W/"' + hashlib.sha256(tag_source).hexdigest()[:32] + '"'
+    headers = {hdrs.ETAG: etag, hdrs.CACHE_CONTROL: "private, no-cache"}
+    if etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def list_invoices(request: web.Request) -> web.Response:
+    """GET /v1/invoices: the merged, sorted, paged list with `sources`."""
+    principal = _principal(request, READ_SCOPE)
+    service = request.app[SERVICE]
+    visible = [c for c in service.connections.values() if principal.may_use(c.id)]
+    list_request = parse_list_request(
+        request.query,
+        providers=sorted({c.settings.provider for c in visible}),
+        connections=[c.id for c in visible],
+        no_cache=_no_cache(request),
+    )
+    result = await service.list(principal, list_request)
+    now = time.time()
+    sources = [s.to_dict(now) for s in result.sources]
+    request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in result.sources)
+    if not result.answered:
+        tried = [s for s in result.sources if s.status != "skipped"]
+        raise SourcesFailedError(
+            sources, all_timeouts=all(s.status == "timeout" for s in tried)
+        )
+    data = [
+        inv.to_dict(include_remote=list_request.include_remote)
+        for inv in result.invoices
+    ]
+    payload = {
+        "data": data,
+        "next_cursor": result.next_cursor,
+        "complete": result.complete,
+        "sources": sources,
+    }
+    return json_response(
+        request, payload, etag_of=[data, result.next_cursor, result.complete]
+    )
+
+
+async def get_invoice(request: web.Request) -> web.Response:
+    """GET /v1/invoices/{id}: one invoice by canonical id."""
+    principal = _principal(request, READ_SCOPE)
+    unknown = sorted(set(request.query) - {"include"})
+    include = request.query.getall("include", [])
+    errors = [FieldError(name, "unknown parameter") for name in unknown]
+    if any(value != "remote" for value in include):
+        errors.append(FieldError("include", "allowed: remote"))
+    invoice_id = request.match_info["invoice_id"]
+    if invoice_id.count(":") != 2 or len(invoice_id) > 256:  # noqa: PLR2004
+        errors.append(FieldError("id", "must look like provider:connection:remote_id"))
+    if errors:
+        raise InvalidRequestError(errors)
+    invoice = await request.app[SERVICE].get(
+        principal, invoice_id, force=_no_cache(request)
+    )
+    return json_response(request, invoice.to_dict(include_remote=bool(include)))
+
+
+async def list_connections(request: web.Request) -> web.Response:
+    """GET /v1/connections: provider, health and token state of each visible connection."""
+    principal = _principal(request, READ_SCOPE)
+    tokens = request.app[TOKENS]
+    out = []
+    for conn in request.app[SERVICE].connections.values():
+        if not principal.may_use(conn.id):
+            continue
+        health = conn.http.health
+        token = tokens.state(conn.id)
+        out.append(
+            {
+                "id": conn.id,
+                "provider": conn.settings.provider,
+                "health": health.as_status(),
+                "last_ok_at": _iso(health.last_ok_at),
+                "last_error_at": _iso(health.last_error_at),
+                "last_error": health.last_error,
+                "consecutive_failures": health.consecutive_failures,
+                "token": {
+                    "present": token.present,
+                    "expires_in_s": token.expires_in_s,
+                    "refreshes": token.refreshes,
+                },
+            }
+        )
+    return web.json_response({"data": out}, dumps=jsoncodec.dumps_str)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness from what is already known; never calls an upstream."""
+    conns = {
+        conn.id: conn.http.health.as_status()
+        for conn in request.app[SERVICE].connections.values()
+    }
+    return web.json_response(
+        {"status": "ready", "cache": request.app[CACHE_BACKEND], "connections": conns}
+    )
+
+
+def _iso(epoch: float | None) -> str | None:
+    return (
+        None
+        if epoch is None
+        else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    )
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register every route."""
+    app.router.add_get("/v1/invoices", list_invoices)
+    app.router.add_get("/v1/invoices/{invoice_id}", get_invoice)
+    app.router.add_get("/v1/connections", list_connections)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,89 @@
+"""RFC 9457 problem+json: the one shape of every error the API returns."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from gateway import jsoncodec
+from gateway.errors import (
+    FieldError,
+    GatewayError,
+    InvalidRequestError,
+    RequestError,
+    SourcesFailedError,
+    UpstreamError,
+    UpstreamNotFoundError,
+)
+
+PROBLEM_TYPE = "application/problem+json"
+TYPE_BASE = "urn:invoice-gateway:problem:"
+
+
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> web.Response:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    body.update(extensions)
+    return web.Response(
+        status=status,
+        body=jsoncodec.dumps(body),
+        content_type=PROBLEM_TYPE,
+        headers=headers,
+    )
+
+
+def from_error(err: GatewayError) -> web.Response:
+    """Translate any gateway error into its problem response."""
+    if isinstance(err, InvalidRequestError):
+        return problem(400, "invalid-request", err.title, err.detail, errors=err.errors)
+    if isinstance(err, RequestError):
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="invoice-gateway"'}
+            if err.status == HTTPStatus.UNAUTHORIZED
+            else None
+        )
+        slug = err.title.lower().replace(" ", "-")
+        return problem(err.status, slug, err.title, err.detail, headers=headers)
+    if isinstance(err, SourcesFailedError):
+        title = "Upstream timeout" if err.status == 504 else "Bad gateway"  # noqa: PLR2004
+        return problem(
+            err.status, "sources-failed", title, str(err), sources=err.sources
+        )
+    if isinstance(err, UpstreamNotFoundError):
+        return problem(
+            404, "not-found", "Not Found", str(err), connection=err.connection
+        )
+    if isinstance(err, UpstreamError):
+        status = 504 if err.kind == "timeout" else 502
+        title = "Upstream timeout" if status == 504 else "Bad gateway"  # noqa: PLR2004
+        return problem(
+            status, "upstream-" + err.kind, title, str(err), connection=err.connection
+        )
+    return problem(
+        500, "internal", "Internal Server Error", "the gateway is misconfigured"
+    )
+
+
+def from_http_exception(exc: web.HTTPException) -> web.Response:
+    """Aiohttp's own errors (unknown route, wrong method) as problems."""
+    slug = exc.reason.lower().replace(" ", "-")
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return problem(exc.status, slug, exc.reason, exc.reason, headers=headers)

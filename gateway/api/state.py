@@ -1,0 +1,21 @@
+"""Typed keys for what the app and each request carry (aiohttp `AppKey`/`RequestKey`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.principal import Principal
+from gateway.service import InvoiceService
+from gateway.settings import ApiKey, Settings
+from gateway.tokens import TokenProvider
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", InvoiceService)
+TOKENS = web.AppKey("tokens", TokenProvider)
+API_KEYS = web.AppKey("api_keys", dict[str, ApiKey])
+CACHE_BACKEND = web.AppKey("cache_backend", str)
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+SOURCES_LOG = web.RequestKey("sources_log", list[Any])

@@ -1,0 +1,99 @@
+"""The app factory: one `ClientSession`, the connections' adapters, the service, routes.
+
+Resources live in cleanup contexts so they open at start-up and close at shutdown, in
+order. The adapters are found through the registry; a connection whose adapter refuses
+its configuration fails start-up together with every other such problem.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+
+import adapters
+from gateway.api.handlers import setup_routes
+from gateway.api.middleware import pipeline
+from gateway.api.state import API_KEYS, CACHE_BACKEND, SERVICE, SETTINGS, TOKENS
+from gateway.cache import Cache, CachedLoader, MemoryCache
+from gateway.cursor import CursorCodec
+from gateway.errors import ConfigError
+from gateway.http import UpstreamClient
+from gateway.providers import ProviderContext
+from gateway.service import Connection, InvoiceService
+from gateway.settings import Settings
+from gateway.tokens import LocalTokenProvider, TokenProvider
+
+MAX_REQUEST_BYTES = 64 * 1024
+USER_AGENT = "invoice-gateway/0.1"
+
+
+def build_connections(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    tokens: TokenProvider,
+    now: Callable[[], datetime],
+) -> dict[str, Connection]:
+    """Create every connection's funnel and adapter; all refusals raised together."""
+    built: dict[str, Connection] = {}
+    problems: list[str] = []
+    for conn in settings.connections:
+        http = UpstreamClient(
+            session,
+            conn.id,
+            conn.base_url,
+            conn.timeout_s,
+            settings.max_upstream_body_bytes,
+        )
+        ctx = ProviderContext(settings=conn, http=http, tokens=tokens, now=now)
+        try:
+            adapter = adapters.load_factory(conn.provider)(ctx)
+        except ConfigError as err:
+            problems.extend(f"connections.{conn.id}: {p}" for p in err.problems)
+            continue
+        built[conn.id] = Connection(conn, adapter, http)
+    if problems:
+        raise ConfigError(problems)
+    return built
+
+
+def create_app(
+    settings: Settings,
+    *,
+    cache: Cache | None = None,
+    tokens: TokenProvider | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """Build the gateway application; `cache`, `tokens` and clocks are injectable."""
+    app = web.Application(middlewares=[pipeline], client_max_size=MAX_REQUEST_BYTES)
+    app[SETTINGS] = settings
+    app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
+    app[TOKENS] = tokens or LocalTokenProvider(clock)
+    app[CACHE_BACKEND] = "memory" if cache is None else type(cache).__name__
+    backend = cache or MemoryCache(settings.cache_max_entries, clock)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(
+            limit=200, limit_per_host=50, ttl_dns_cache=300
+        )
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": USER_AGENT}
+        ) as session:
+            loader = CachedLoader(backend, clock)
+            app[SERVICE] = InvoiceService(
+                build_connections(settings, session, app[TOKENS], now),
+                loader,
+                CursorCodec(settings.cursor_secret),
+                deadline_s=settings.request_timeout_s,
+                clock=clock,
+            )
+            yield
+            await loader.close()
+
+    app.cleanup_ctx.append(resources)
+    setup_routes(app)
+    return app

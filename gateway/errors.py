@@ -1,0 +1,173 @@
+"""The one exception tree of the gateway; every error the core or an adapter raises.
+
+    GatewayError
+    ├── ConfigError               bad settings or connections file (all problems at once)
+    ├── RequestError              the caller's fault, answered 4xx
+    │   ├── InvalidRequestError     400, with the offending fields
+    │   ├── AuthenticationError     401, missing or unknown credentials
+    │   ├── ForbiddenError          403, principal may not do this
+    │   └── NotFoundError           404
+    ├── UpstreamError             an upstream's fault, never a 500 (connection, method, path)
+    │   ├── UpstreamTimeoutError    no answer in time                    -> 504
+    │   ├── UpstreamUnavailableError connect error, reset, 5xx           -> 502, retriable
+    │   ├── UpstreamRateLimitedError 429 (retry_after seconds)           -> 502, retriable
+    │   ├── UpstreamAuthError       credentials rejected by upstream     -> 502, not retried
+    │   ├── UpstreamProtocolError   body not what the contract says      -> 502
+    │   ├── UpstreamRejectedError   upstream refused the request         -> 502
+    │   └── UpstreamNotFoundError   upstream says the record is absent   -> 404 at item routes
+    └── SourcesFailedError        a fan-out where no source answered     -> 502 / 504
+
+Messages name the connection, method and path only: never a query string, a header or a
+token, because they end up in logs and problem+json bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """The configuration cannot be used; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[str]) -> None:
+        """Keep the full list so the CLI can print all of it."""
+        self.problems = problems
+        super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One bad input field and why."""
+
+    field: str
+    message: str
+
+
+class RequestError(GatewayError):
+    """The caller's request cannot be served as asked."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, detail: str) -> None:
+        """Remember the human-readable detail for the problem body."""
+        self.detail = detail
+        super().__init__(detail)
+
+
+class InvalidRequestError(RequestError):
+    """One or more parameters or body fields are invalid."""
+
+    title = "Invalid request"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        """Keep every field error; the detail names them all."""
+        self.errors = errors
+        names = ", ".join(sorted({e.field for e in errors}))
+        super().__init__(f"invalid input: {names}")
+
+
+class AuthenticationError(RequestError):
+    """No valid credentials were presented."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class ForbiddenError(RequestError):
+    """The principal is known but may not do this."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFoundError(RequestError):
+    """The addressed resource does not exist (or is not visible to the caller)."""
+
+    status = 404
+    title = "Not Found"
+
+
+class UpstreamError(GatewayError):
+    """An upstream failed; carries where, never credentials or query strings."""
+
+    kind = "error"
+    retriable = False
+
+    def __init__(
+        self, connection: str, method: str, path: str, reason: str, *, status: int = 0
+    ) -> None:
+        """Build the message from the call site and a short reason."""
+        self.connection = connection
+        self.method = method
+        self.path = path
+        self.reason = reason
+        self.upstream_status = status
+        super().__init__(f"{connection}: {method} {path}: {reason}")
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """The upstream did not answer within the time it was given."""
+
+    kind = "timeout"
+    retriable = True
+
+
+class UpstreamUnavailableError(UpstreamError):
+    """Connection refused or reset, or a 5xx: worth another try later."""
+
+    retriable = True
+
+
+class UpstreamRateLimitedError(UpstreamError):
+    """The upstream throttled us (429)."""
+
+    retriable = True
+
+    def __init__(
+        self,
+        connection: str,
+        method: str,
+        path: str,
+        reason: str,
+        *,
+        status: int = 429,
+        retry_after: float | None = None,
+    ) -> None:
+        """Also remember how long the upstream asked us to wait."""
+        super().__init__(connection, method, path, reason, status=status)
+        self.retry_after = retry_after
+
+
+class UpstreamAuthError(UpstreamError):
+    """The upstream rejected our credentials even after a fresh login."""
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream answered something its contract does not allow."""
+
+
+class UpstreamRejectedError(UpstreamError):
+    """The upstream understood and refused the request (validation, business rule)."""
+
+
+class UpstreamNotFoundError(UpstreamError):
+    """The upstream says the record does not exist."""
+
+
+class SourcesFailedError(GatewayError):
+    """No source could answer a fan-out: 504 when all timed out, else 502.
+
+    `sources` is the JSON-ready `sources[]` list, served in the problem body so the caller
+    sees which connection failed how.
+    """
+
+    def __init__(self, sources: list[dict[str, object]], *, all_timeouts: bool) -> None:
+        """Keep the per-source outcomes for the problem body."""
+        self.sources = sources
+        self.status = 504 if all_timeouts else 502
+        super().__init__("no source could answer")

@@ -1,0 +1,59 @@
+"""structlog set-up: JSON lines (orjson) off a TTY, coloured console on one; no secrets.
+
+The redaction processor blanks any event key that names a credential, whatever logged
+it, as a last line of defence behind the habit of never logging secrets at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import orjson
+import structlog
+
+SECRET_KEY_RE = re.compile(
+    r"authorization|password|secret|token|api_?key|cookie|credential", re.IGNORECASE
+)
+
+
+def redact(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Replace values of credential-looking keys with a marker."""
+    for key in list(event):
+        if SECRET_KEY_RE.search(key):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(fmt: str = "auto", level: str = "info") -> None:
+    """Install the process-wide structlog configuration."""
+    as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+    if as_json:
+        processors = [
+            *shared,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ]
+        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
+    else:
+        processors = [*shared, structlog.dev.ConsoleRenderer()]
+        factory = structlog.PrintLoggerFactory(sys.stderr)
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=factory,
+        cache_logger_on_first_use=True,
+    )

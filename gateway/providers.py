@@ -1,0 +1,118 @@
+"""The adapter contract: what the core asks of a provider and what it hands one.
+
+An adapter is any object satisfying `InvoiceProvider` (adapters do not inherit). The
+core builds a `ProviderContext` per connection (its settings, the shared upstream
+funnel, the token provider, a clock) and calls the adapter's factory with it. Nothing
+vendor-specific belongs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol
+
+import structlog
+from aiohttp import web
+
+from gateway.http import UpstreamClient
+from gateway.models import Invoice, InvoiceStatus
+from gateway.settings import ConnectionSettings
+from gateway.tokens import TokenProvider
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceQuery:
+    """Normalised filters of one list request, as each source sees them.
+
+    `customer_document` is digits only. `contract_id` is the customer's service or
+    contract id at the upstream (an ISP's service line, say). Provider and connection
+    selection, sorting and paging are the core's business and are not in here.
+    """
+
+    customer_document: str | None = None
+    customer_id: str | None = None
+    contract_id: str | None = None
+    statuses: frozenset[InvoiceStatus] = frozenset()
+    due_from: date | None = None
+    due_to: date | None = None
+
+    def cache_key(self) -> str:
+        """A stable string of the filters, for cache keys and cursor fingerprints."""
+        statuses = ",".join(sorted(s.value for s in self.statuses))
+        return "|".join(
+            [
+                f"doc={self.customer_document or ''}",
+                f"cid={self.customer_id or ''}",
+                f"ctr={self.contract_id or ''}",
+                f"st={statuses}",
+                f"df={self.due_from or ''}",
+                f"dt={self.due_to or ''}",
+            ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """What one connection returned for a query.
+
+    `complete` is False when the adapter knows rows exist that it could not fetch; `note`
+    then says why (shown to the caller in `sources[].error`).
+    """
+
+    invoices: tuple[Invoice, ...]
+    complete: bool = True
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderContext:
+    """Everything an adapter gets from the core for one connection."""
+
+    settings: ConnectionSettings
+    http: UpstreamClient
+    tokens: TokenProvider
+    now: Callable[[], datetime]
+    log: structlog.typing.FilteringBoundLogger = field(
+        default_factory=lambda: structlog.get_logger("adapter")
+    )
+
+    def today(self) -> date:
+        """Today's date in the connection's time zone (decides 'overdue')."""
+        return self.now().astimezone(self.settings.timezone).date()
+
+
+class InvoiceProvider(Protocol):
+    """What every adapter implements."""
+
+    def unsupported(self, query: InvoiceQuery) -> str | None:
+        """Say why this source cannot answer the query (it is then `skipped`), or None."""
+        ...
+
+    async def list_invoices(self, query: InvoiceQuery) -> SourceResult:
+        """Every invoice matching the query, unsorted; never silently truncated."""
+        ...
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        """One invoice by remote id; raises `NotFoundError` if it does not exist."""
+        ...
+
+
+AdapterFactory = Callable[[ProviderContext], InvoiceProvider]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoUpstream:
+    """A provider's simulator packaged for `invoice-gateway demo`.
+
+    `secrets` maps the connection's secret names to the simulator's demo values; the demo
+    puts them in environment variables, exactly as a real deployment would.
+    """
+
+    provider: str
+    connection_id: str
+    app: web.Application
+    secrets: dict[str, str]
+    examples: list[tuple[str, str]]
+    options: dict[str, object] = field(default_factory=dict)

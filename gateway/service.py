@@ -1,0 +1,310 @@
+"""Invoice fan-out: ask every eligible connection at once, merge, sort, page.
+
+Each connection's answer goes through the cache (keyed by connection + filters, never by
+caller) and becomes a `SourceOutcome`; one source's failure never cancels the others.
+The merged list is sorted by the requested key with the canonical id as tie-breaker, and
+paged with a signed keyset cursor, so paging to the end yields every item exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from gateway import jsoncodec
+from gateway.cache import CachedLoader, Lookup
+from gateway.cursor import CursorCodec, Position, fingerprint
+from gateway.errors import (
+    NotFoundError,
+    UpstreamError,
+    UpstreamNotFoundError,
+)
+from gateway.http import UpstreamClient
+from gateway.models import Invoice
+from gateway.principal import Principal
+from gateway.providers import InvoiceProvider, InvoiceQuery, SourceResult
+from gateway.settings import ConnectionSettings
+
+log = structlog.get_logger("service")
+SORTS = ("due_date", "-due_date", "amount", "-amount")
+SortKey = tuple[int, Decimal, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A configured connection at run time: its settings, adapter and funnel."""
+
+    settings: ConnectionSettings
+    adapter: InvoiceProvider
+    http: UpstreamClient
+
+    @property
+    def id(self) -> str:
+        """The connection id."""
+        return self.settings.id
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    """A validated `GET /v1/invoices`."""
+
+    query: InvoiceQuery
+    providers: frozenset[str] | None = None
+    connections: frozenset[str] | None = None
+    sort: str = "due_date"
+    limit: int = 50
+    cursor: str | None = None
+    include_remote: bool = False
+    force_refresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOutcome:
+    """One connection's part in a response (`sources[]`)."""
+
+    connection: str
+    provider: str
+    status: str  # ok | stale | error | timeout | skipped
+    from_cache: bool = False
+    fetched_at: float | None = None
+    latency_ms: float = 0.0
+    count: int = 0
+    error: str | None = None
+    complete: bool = True
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        """JSON-ready form; age is computed at serving time."""
+        fetched = None
+        age = None
+        if self.fetched_at is not None:
+            fetched = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.fetched_at))
+            age = max(0, int(now - self.fetched_at))
+        return {
+            "connection": self.connection,
+            "provider": self.provider,
+            "status": self.status,
+            "from_cache": self.from_cache,
+            "fetched_at": fetched,
+            "age_s": age,
+            "latency_ms": round(self.latency_ms, 1),
+            "count": self.count,
+            "complete": self.complete,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ListResult:
+    """A page of the merged list and how each source fared."""
+
+    invoices: list[Invoice]
+    next_cursor: str | None
+    sources: list[SourceOutcome]
+
+    @property
+    def complete(self) -> bool:
+        """True only when every source answered fresh and whole."""
+        return all(s.status == "ok" and s.complete for s in self.sources)
+
+    @property
+    def answered(self) -> bool:
+        """Whether any source answered, or none was asked (nothing failed)."""
+        tried = [s for s in self.sources if s.status != "skipped"]
+        return not tried or any(s.status in {"ok", "stale"} for s in tried)
+
+
+def sort_key(invoice: Invoice, sort: str) -> SortKey:
+    """Merged order: missing values last in both directions, then canonical id."""
+    if sort.lstrip("-") == "due_date":
+        value = (
+            None if invoice.due_date is None else Decimal(invoice.due_date.toordinal())
+        )
+    else:
+        value = invoice.amount
+    if value is None:
+        return (1, Decimal(0), invoice.id)
+    return (0, -value if sort.startswith("-") else value, invoice.id)
+
+
+def encode_result(result: SourceResult) -> bytes:
+    """Cache form of a source's result."""
+    return jsoncodec.dumps(
+        {
+            "i": [inv.to_dict(include_remote=True) for inv in result.invoices],
+            "c": result.complete,
+            "n": result.note,
+        }
+    )
+
+
+def decode_result(data: bytes) -> SourceResult:
+    """Inverse of `encode_result`."""
+    raw = jsoncodec.loads(data)
+    return SourceResult(
+        tuple(Invoice.from_dict(i) for i in raw["i"]), raw["c"], raw["n"]
+    )
+
+
+class InvoiceService:
+    """Answers invoice queries across connections."""
+
+    def __init__(
+        self,
+        connections: Mapping[str, Connection],
+        loader: CachedLoader,
+        cursors: CursorCodec,
+        *,
+        deadline_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Wire the connections, the cache and the cursor signer."""
+        self.connections = connections
+        self._loader = loader
+        self._cursors = cursors
+        self._deadline_s = deadline_s
+        self._clock = clock
+
+    def eligible(self, principal: Principal, request: ListRequest) -> list[Connection]:
+        """Connections this caller may read that the request selects."""
+        return [
+            conn
+            for conn in self.connections.values()
+            if principal.may_use(conn.id)
+            and (
+                request.providers is None or conn.settings.provider in request.providers
+            )
+            and (request.connections is None or conn.id in request.connections)
+        ]
+
+    async def list(self, principal: Principal, request: ListRequest) -> ListResult:
+        """One page of the merged, sorted invoice list with per-source outcomes."""
+        query = request.query
+        conns = self.eligible(principal, request)
+        fetched = await asyncio.gather(*(self._fetch(c, query, request) for c in conns))
+        sources = [outcome for outcome, _ in fetched]
+        merged = _merge(
+            [inv for _, invs in fetched for inv in invs], query, request.sort
+        )
+        fp = fingerprint(
+            "|".join(
+                [query.cache_key(), request.sort, ",".join(sorted(c.id for c in conns))]
+            )
+        )
+        start = 0
+        if request.cursor:
+            pos = self._cursors.decode(request.cursor, fp)
+            keys = [sort_key(inv, request.sort) for inv in merged]
+            start = bisect_right(keys, (pos.key[0], Decimal(pos.key[1]), pos.id))
+        page = merged[start : start + request.limit]
+        next_cursor = None
+        if start + request.limit < len(merged):
+            flag, value, ident = sort_key(page[-1], request.sort)
+            next_cursor = self._cursors.encode(Position([flag, str(value)], ident), fp)
+        return ListResult(page, next_cursor, sources)
+
+    async def get(
+        self, principal: Principal, invoice_id: str, *, force: bool = False
+    ) -> Invoice:
+        """One invoice by canonical id; 404 for unknown, invisible or absent ones."""
+        _provider, _, rest = invoice_id.partition(":")
+        conn_id, _, remote_id = rest.partition(":")
+        conn = self.connections.get(conn_id)
+        if (
+            conn is None
+            or not remote_id
+            or conn.settings.provider != _provider
+            or not principal.may_use(conn_id)
+        ):
+            raise NotFoundError(f"no invoice {invoice_id!r}")
+        try:
+            lookup = await self._load(
+                conn,
+                f"{conn.id}:invoice:{remote_id}",
+                lambda: self._encoded_one(conn, remote_id),
+                force=force,
+            )
+        except UpstreamNotFoundError as err:
+            raise NotFoundError(f"no invoice {invoice_id!r}") from err
+        return decode_result(lookup.value).invoices[0]
+
+    async def _encoded_one(self, conn: Connection, remote_id: str) -> bytes:
+        return encode_result(SourceResult((await conn.adapter.get_invoice(remote_id),)))
+
+    async def _encoded_list(self, conn: Connection, query: InvoiceQuery) -> bytes:
+        return encode_result(await conn.adapter.list_invoices(query))
+
+    async def _load(
+        self, conn: Connection, key: str, loader: Callable[[], Any], *, force: bool
+    ) -> Lookup:
+        return await self._loader.load(
+            key,
+            loader,
+            fresh_s=conn.settings.cache_fresh_s,
+            stale_s=conn.settings.cache_stale_s,
+            force=force,
+        )
+
+    async def _fetch(
+        self, conn: Connection, query: InvoiceQuery, request: ListRequest
+    ) -> tuple[SourceOutcome, tuple[Invoice, ...]]:
+        def base(status: str, **extra: Any) -> SourceOutcome:
+            return SourceOutcome(conn.id, conn.settings.provider, status, **extra)
+
+        reason = conn.adapter.unsupported(query)
+        if reason is not None:
+            return base("skipped", error=reason), ()
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                lookup = await self._load(
+                    conn,
+                    f"{conn.id}:invoices:{query.cache_key()}",
+                    lambda: self._encoded_list(conn, query),
+                    force=request.force_refresh,
+                )
+        except TimeoutError:
+            elapsed = (time.monotonic() - started) * 1000
+            msg = f"no answer within the {self._deadline_s:g}s deadline"
+            return base("timeout", latency_ms=elapsed, error=msg), ()
+        except UpstreamError as err:
+            elapsed = (time.monotonic() - started) * 1000
+            return base(err.kind, latency_ms=elapsed, error=str(err)), ()
+        except Exception:
+            log.exception("adapter_failed", connection=conn.id)
+            elapsed = (time.monotonic() - started) * 1000
+            msg = "internal error in this source's adapter"
+            return base("error", latency_ms=elapsed, error=msg), ()
+        result = decode_result(lookup.value)
+        elapsed = 0.0 if lookup.from_cache else (time.monotonic() - started) * 1000
+        note = str(lookup.error) if lookup.error else result.note
+        outcome = base(
+            "stale" if lookup.stale else "ok",
+            from_cache=lookup.from_cache,
+            fetched_at=lookup.fetched_at,
+            latency_ms=elapsed,
+            count=len(result.invoices),
+            error=note,
+            complete=result.complete,
+        )
+        return outcome, result.invoices
+
+
+def _merge(invoices: list[Invoice], query: InvoiceQuery, sort: str) -> list[Invoice]:
+    """Apply the filters every source must honour, drop duplicates, sort."""
+    unique: dict[str, Invoice] = {}
+    for inv in invoices:
+        if query.statuses and inv.status not in query.statuses:
+            continue
+        if query.due_from and (inv.due_date is None or inv.due_date < query.due_from):
+            continue
+        if query.due_to and (inv.due_date is None or inv.due_date > query.due_to):
+            continue
+        unique.setdefault(inv.id, inv)
+    return sorted(unique.values(), key=lambda inv: sort_key(inv, sort))

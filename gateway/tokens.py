@@ -1,0 +1,110 @@
+"""Upstream access tokens: reuse until shortly before expiry, one refresh at a time.
+
+`TokenProvider` is the extension point (the Redis-shared store implements the same
+Protocol). `LocalTokenProvider` keeps tokens in process and makes concurrent callers
+share one refresh: the first caller refreshes under a per-connection lock, the others
+wait on the lock and re-check before refreshing again. `invalidate` only drops the token
+the caller saw rejected, so N callers hitting the same 401 cause one new login, not N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.settings import Secret
+
+MAX_SKEW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An access token (and the refresh token that came with it, if any)."""
+
+    access: Secret
+    issued_at: float
+    expires_at: float
+    refresh: Secret | None = None
+
+    def usable(self, now: float) -> bool:
+        """True until shortly before expiry (a quarter of the lifetime, at most 60 s)."""
+        skew = min(MAX_SKEW_S, (self.expires_at - self.issued_at) / 4)
+        return now < self.expires_at - skew
+
+
+TokenFetcher = Callable[[Token | None], Awaitable[Token]]
+"""Obtains a new token; receives the previous one (its refresh token may be needed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    """What may be said about a connection's token in public: never the token."""
+
+    present: bool
+    expires_in_s: float | None
+    refreshes: int
+
+
+class TokenProvider(Protocol):
+    """Where connections' tokens live and how refreshes are serialised."""
+
+    async def get(self, connection: str, fetch: TokenFetcher) -> Token:
+        """A usable token, refreshing through `fetch` (once, shared) when needed."""
+        ...
+
+    async def invalidate(self, connection: str, rejected: Token) -> None:
+        """Mark `rejected` unusable, unless a newer token already replaced it."""
+        ...
+
+    def state(self, connection: str) -> TokenState:
+        """Public facts about the connection's token."""
+        ...
+
+
+class LocalTokenProvider:
+    """In-process token store with single-flight refresh per connection."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """`clock` returns epoch seconds (injectable for tests)."""
+        self._clock = clock
+        self._tokens: dict[str, Token] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshes: dict[str, int] = {}
+
+    async def get(self, connection: str, fetch: TokenFetcher) -> Token:
+        """A usable token; concurrent callers share one refresh."""
+        token = self._tokens.get(connection)
+        if token is not None and token.usable(self._clock()):
+            return token
+        lock = self._locks.setdefault(connection, asyncio.Lock())
+        async with lock:
+            token = self._tokens.get(connection)  # someone may have refreshed meanwhile
+            if token is not None and token.usable(self._clock()):
+                return token
+            fresh = await fetch(token)
+            self._tokens[connection] = fresh
+            self._refreshes[connection] = self._refreshes.get(connection, 0) + 1
+            return fresh
+
+    async def invalidate(self, connection: str, rejected: Token) -> None:
+        """Expire the rejected token but keep its refresh token for the next fetch."""
+        current = self._tokens.get(connection)
+        if current is rejected:
+            self._tokens[connection] = Token(
+                rejected.access,
+                rejected.issued_at,
+                rejected.issued_at,
+                rejected.refresh,
+            )
+
+    def state(self, connection: str) -> TokenState:
+        """Presence and remaining lifetime, nothing secret."""
+        token = self._tokens.get(connection)
+        refreshes = self._refreshes.get(connection, 0)
+        if token is None:
+            return TokenState(present=False, expires_in_s=None, refreshes=refreshes)
+        left = max(0.0, round(token.expires_at - self._clock(), 1))
+        return TokenState(present=True, expires_in_s=left, refreshes=refreshes)
