@@ -323,7 +323,7 @@ class HubsoftSimulator:
             "data_documento": f"{inv.created:%d/%m/%Y}",
             "data_pagamento": f"{inv.paid_on:%d/%m/%Y}" if inv.paid_on else None,
             "pix_copia_cola": inv.pix,
-            "detalhamento": lines[0] if cust.legacy_shape else lines,
+            "detalhamento": lines[0] if cust.legacy_shape and lines else lines,
             "cliente": {
                 "codigo_cliente": int(cust.code),
                 "nome_razaosocial": cust.name,

@@ -1,0 +1,42 @@
+"""Shared fixtures: simulators on real loopback sockets and a gateway wired to them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.hubsoft.simulator import HubsoftSimulator
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.support import NOW, TODAY, hubsoft_connection, make_settings
+
+
+@pytest.fixture
+def hubsoft_sim() -> HubsoftSimulator:
+    """A seeded Hubsoft tenant whose 'today' is fixed."""
+    return HubsoftSimulator(today=TODAY)
+
+
+@pytest.fixture
+async def hubsoft_url(hubsoft_sim, aiohttp_server) -> str:
+    """The simulator served on a loopback port."""
+    server: TestServer = await aiohttp_server(hubsoft_sim.app())
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+def gateway_factory(aiohttp_client) -> Callable:
+    """Build a gateway test client for the given settings (fixed clock)."""
+
+    async def build(settings: Settings, **kw) -> TestClient:
+        return await aiohttp_client(create_app(settings, now=lambda: NOW, **kw))
+
+    return build
+
+
+@pytest.fixture
+async def gateway(gateway_factory, hubsoft_url) -> TestClient:
+    """A gateway with one Hubsoft connection `acme-isp`, memory cache."""
+    return await gateway_factory(make_settings(hubsoft_connection(hubsoft_url)))

@@ -1,0 +1,75 @@
+"""Test helpers shared by the suites: fixed clock, keys, settings builders."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
+from gateway.settings import ApiKey, ConnectionSettings, Secret, Settings
+
+TODAY = date(2026, 11, 20)
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+API_KEY = "test-key-0123456789"
+LIMITED_KEY = "limited-key-0123456789"
+CURSOR_SECRET = "s" * 40
+
+
+def hubsoft_connection(
+    base_url: str, cid: str = "acme-isp", **kw
+) -> ConnectionSettings:
+    """A Hubsoft connection with the simulator's credentials."""
+    secrets = {
+        "client_id": Secret(CLIENT_ID),
+        "client_secret": Secret(CLIENT_SECRET),
+        "username": Secret(USERNAME),
+        "password": Secret(PASSWORD),
+    }
+    return ConnectionSettings(
+        id=cid,
+        provider="hubsoft",
+        base_url=base_url,
+        secrets=secrets,
+        timezone=ZoneInfo("America/Sao_Paulo"),
+        **kw,
+    )
+
+
+def make_settings(*connections: ConnectionSettings, **kw) -> Settings:
+    """Settings with a full-access key and a key limited to no connection at all."""
+    keys = (
+        ApiKey(
+            "tests",
+            hashlib.sha256(API_KEY.encode()).hexdigest(),
+            frozenset({"invoices:read"}),
+            None,
+        ),
+        ApiKey(
+            "limited",
+            hashlib.sha256(LIMITED_KEY.encode()).hexdigest(),
+            frozenset({"invoices:read"}),
+            frozenset(),
+        ),
+    )
+    return Settings(
+        connections=connections,
+        api_keys=keys,
+        cursor_secret=Secret(CURSOR_SECRET),
+        **kw,
+    )
+
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+class FakeClock:
+    """An epoch-seconds clock a test moves by hand."""
+
+    def __init__(self, start: float) -> None:
+        """Start at `start`."""
+        self.now = start
+
+    def __call__(self) -> float:
+        """The current fake time."""
+        return self.now
