@@ -208,6 +208,10 @@ class Invoice:
     payment: Payment | None = None
     lines: tuple[InvoiceLine, ...] = ()
     remote: JSONDict | None = field(default=None, compare=False)
+    # Served forms, built once per instance: cached invoices are served many times.
+    _served: dict[bool, JSONDict] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def id(self) -> str:
@@ -215,7 +219,13 @@ class Invoice:
         return f"{self.provider}:{self.connection}:{self.remote_id}"
 
     def to_dict(self, *, include_remote: bool = False) -> JSONDict:
-        """JSON-ready form as served; `remote` only when asked for."""
+        """JSON-ready form as served; `remote` only when asked for. Do not mutate it."""
+        served = self._served.get(include_remote)
+        if served is None:
+            served = self._served[include_remote] = self._build_dict(include_remote)
+        return served
+
+    def _build_dict(self, include_remote: bool) -> JSONDict:
         cur = self.currency
         out: JSONDict = {
             "id": self.id,

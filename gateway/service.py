@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -155,6 +156,8 @@ def decode_result(data: bytes) -> SourceResult:
 class InvoiceService:
     """Answers invoice queries across connections."""
 
+    DECODED_MEMO = 512
+
     def __init__(
         self,
         connections: Mapping[str, Connection],
@@ -170,6 +173,9 @@ class InvoiceService:
         self._cursors = cursors
         self._deadline_s = deadline_s
         self._clock = clock
+        # Decoded results by (cache key, fetched_at): a cache hit skips JSON + model
+        # decoding as long as the entry is the one already decoded here.
+        self._decoded: OrderedDict[tuple[str, float], SourceResult] = OrderedDict()
 
     def eligible(self, principal: Principal, request: ListRequest) -> list[Connection]:
         """Connections this caller may read that the request selects."""
@@ -224,7 +230,7 @@ class InvoiceService:
         ):
             raise NotFoundError(f"no invoice {invoice_id!r}")
         try:
-            lookup = await self._load(
+            _, result = await self._load(
                 conn,
                 f"{conn.id}:invoice:{remote_id}",
                 lambda: self._encoded_one(conn, remote_id),
@@ -232,7 +238,7 @@ class InvoiceService:
             )
         except UpstreamNotFoundError as err:
             raise NotFoundError(f"no invoice {invoice_id!r}") from err
-        return decode_result(lookup.value).invoices[0]
+        return result.invoices[0]
 
     async def _encoded_one(self, conn: Connection, remote_id: str) -> bytes:
         return encode_result(SourceResult((await conn.adapter.get_invoice(remote_id),)))
@@ -242,14 +248,23 @@ class InvoiceService:
 
     async def _load(
         self, conn: Connection, key: str, loader: Callable[[], Any], *, force: bool
-    ) -> Lookup:
-        return await self._loader.load(
+    ) -> tuple[Lookup, SourceResult]:
+        lookup = await self._loader.load(
             key,
             loader,
             fresh_s=conn.settings.cache_fresh_s,
             stale_s=conn.settings.cache_stale_s,
             force=force,
         )
+        memo_key = (key, lookup.fetched_at)
+        result = self._decoded.get(memo_key)
+        if result is None:
+            result = self._decoded[memo_key] = decode_result(lookup.value)
+            while len(self._decoded) > self.DECODED_MEMO:
+                self._decoded.popitem(last=False)
+        else:
+            self._decoded.move_to_end(memo_key)
+        return lookup, result
 
     async def _fetch(
         self, conn: Connection, query: InvoiceQuery, request: ListRequest
@@ -263,7 +278,7 @@ class InvoiceService:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self._deadline_s):
-                lookup = await self._load(
+                lookup, result = await self._load(
                     conn,
                     f"{conn.id}:invoices:{query.cache_key()}",
                     lambda: self._encoded_list(conn, query),
@@ -281,7 +296,6 @@ class InvoiceService:
             elapsed = (time.monotonic() - started) * 1000
             msg = "internal error in this source's adapter"
             return base("error", latency_ms=elapsed, error=msg), ()
-        result = decode_result(lookup.value)
         elapsed = 0.0 if lookup.from_cache else (time.monotonic() - started) * 1000
         note = str(lookup.error) if lookup.error else result.note
         outcome = base(

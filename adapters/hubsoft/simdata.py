@@ -262,17 +262,19 @@ def _documented(cust: SimCustomer) -> list[SimInvoice]:
         "(+) Taxa de Instalação (1/12) | R$ 12.50",
     )
     first.lines = [("(+) Taxa de Instalação (1/12) | R$ 12.50", Decimal("12.5"))]
+    wireless = inv(
+        43625,
+        "4",
+        "debito_conta_corrente",
+        "12.5",
+        date(2018, 6, 10),
+        None,
+        "(+) 5MB-WIRELESS (10/05/2018) até (09/06/2018)  | R$ 0.00",
+    )
+    wireless.lines = [(wireless.lines[0][0], Decimal(0))]  # as documented: a 0 line
     return [
         first,
-        inv(
-            43625,
-            "4",
-            "debito_conta_corrente",
-            "12.5",
-            date(2018, 6, 10),
-            None,
-            "(+) 5MB-WIRELESS (10/05/2018) até (09/06/2018)  | R$ 0.00",
-        ),
+        wireless,
         inv(
             42338,
             "2",
