@@ -16,7 +16,7 @@ from aiohttp import web
 
 import adapters
 from gateway.api.handlers import setup_routes
-from gateway.api.middleware import pipeline
+from gateway.api.middleware import pipeline, stamp_request_id
 from gateway.api.state import API_KEYS, CACHE_BACKEND, SERVICE, SETTINGS, TOKENS
 from gateway.cache import Cache, CachedLoader, MemoryCache
 from gateway.cursor import CursorCodec
@@ -25,6 +25,7 @@ from gateway.http import UpstreamClient
 from gateway.providers import ProviderContext
 from gateway.service import Connection, InvoiceService
 from gateway.settings import Settings
+from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider, TokenProvider
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -70,9 +71,11 @@ def create_app(
 ) -> web.Application:
     """Build the gateway application; `cache`, `tokens` and clocks are injectable."""
     app = web.Application(middlewares=[pipeline], client_max_size=MAX_REQUEST_BYTES)
+    app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
     app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
-    app[TOKENS] = tokens or LocalTokenProvider(clock)
+    store = FileTokenStore(settings.state_dir) if settings.state_dir else None
+    app[TOKENS] = tokens or LocalTokenProvider(clock, store)
     app[CACHE_BACKEND] = "memory" if cache is None else type(cache).__name__
     backend = cache or MemoryCache(settings.cache_max_entries, clock)
 

@@ -12,8 +12,10 @@ string or header.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -123,16 +125,26 @@ class UpstreamClient:
         *,
         params: dict[str, str] | None = None,
         json: Any = None,
+        form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         auth: Authenticator | None = None,
         retry: RetryPolicy = NO_RETRY,
         pass_statuses: frozenset[int] = frozenset(),
     ) -> UpstreamResponse:
-        """Send one logical call; statuses in `pass_statuses` are returned, not raised."""
+        """Send one logical call; statuses in `pass_statuses` are returned, not raised.
+
+        The body is `json` (serialised by our codec) or `form` (url-encoded), or none.
+        """
+        body: dict[str, Any] = {}
+        if json is not None:
+            body["data"] = jsoncodec.dumps(json)
+            body["headers"] = {hdrs.CONTENT_TYPE: "application/json"}
+        elif form is not None:
+            body["data"] = form
         for attempt in range(retry.attempts):
             try:
                 return await self._authenticated(
-                    method, path, params, json, headers or {}, auth, pass_statuses
+                    method, path, params, body, headers or {}, auth, pass_statuses
                 )
             except UpstreamError as err:
                 if not err.retriable or attempt == retry.attempts - 1:
@@ -148,15 +160,17 @@ class UpstreamClient:
         method: str,
         path: str,
         params: dict[str, str] | None,
-        json: Any,
+        body: dict[str, Any],
         headers: dict[str, str],
         auth: Authenticator | None,
         pass_statuses: frozenset[int],
     ) -> UpstreamResponse:
         for login_attempt in range(2):  # the first try, then one after a fresh login
-            call_headers = dict(headers)
+            call_headers = {**headers, **body.get("headers", {})}
             handle = await auth.apply(call_headers) if auth else None
-            response = await self._send(method, path, params, json, call_headers)
+            response = await self._send(
+                method, path, params, body.get("data"), call_headers
+            )
             if response.status == HTTP_UNAUTHORIZED and auth and login_attempt == 0:
                 await auth.rejected(handle)
                 continue
@@ -168,24 +182,20 @@ class UpstreamClient:
         method: str,
         path: str,
         params: dict[str, str] | None,
-        json: Any,
+        data: Any,
         headers: dict[str, str],
     ) -> UpstreamResponse:
         started = time.monotonic()
         self.health.calls += 1
-        body_kwargs: dict[str, Any] = {}
-        if json is not None:
-            body_kwargs["data"] = jsoncodec.dumps(json)
-            headers.setdefault(hdrs.CONTENT_TYPE, "application/json")
         try:
             async with self.session.request(
                 method,
                 self.base_url + path,
                 params=params,
                 headers=headers,
+                data=data,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 allow_redirects=False,
-                **body_kwargs,
             ) as resp:
                 body = await self._read_capped(method, path, resp)
                 response = UpstreamResponse(resp.status, resp.headers, body)
@@ -231,6 +241,68 @@ class UpstreamClient:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        auth: Authenticator | None = None,
+    ) -> AsyncIterator[UpstreamStream]:
+        """Open a call whose body is read piece by piece (documents, large files).
+
+        Auth, the one re-login on 401 and status classification happen before the body
+        is touched; the body then has an inactivity timeout instead of a total one, so a
+        large file may take as long as it keeps flowing.
+        """
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.timeout_s, sock_read=self.timeout_s
+        )
+        for login_attempt in range(2):
+            headers: dict[str, str] = {}
+            handle = await auth.apply(headers) if auth else None
+            self.health.calls += 1
+            try:
+                resp = await self.session.request(
+                    method,
+                    self.base_url + path,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except TimeoutError as err:
+                self._failed("timeout")
+                raise UpstreamTimeoutError(
+                    self.connection, method, path, "no answer"
+                ) from err
+            except aiohttp.ClientError as err:
+                self._failed(type(err).__name__)
+                raise UpstreamUnavailableError(
+                    self.connection,
+                    method,
+                    path,
+                    f"connection failed ({type(err).__name__})",
+                ) from err
+            try:
+                if resp.status == HTTP_UNAUTHORIZED and auth and login_attempt == 0:
+                    await auth.rejected(handle)
+                    continue
+                if resp.status >= 300:  # noqa: PLR2004 - anything but 2xx has a small body
+                    body = await self._read_capped(method, path, resp)
+                    self._classify(
+                        method,
+                        path,
+                        UpstreamResponse(resp.status, resp.headers, body),
+                        frozenset(),
+                    )
+                self._succeeded()
+                yield UpstreamStream(self, method, path, resp)
+                return
+            finally:
+                resp.release()
 
     def _classify(
         self, method: str, path: str, response: UpstreamResponse, passed: frozenset[int]
@@ -282,6 +354,46 @@ class UpstreamClient:
             raise UpstreamProtocolError(
                 self.connection, method, path, "malformed JSON body"
             ) from err
+
+
+class UpstreamStream:
+    """An upstream body being read in chunks; aiohttp errors are translated here too."""
+
+    def __init__(
+        self,
+        client: UpstreamClient,
+        method: str,
+        path: str,
+        resp: aiohttp.ClientResponse,
+    ) -> None:
+        """Wrap an open response."""
+        self._client = client
+        self._method = method
+        self._path = path
+        self._resp = resp
+        self.headers = resp.headers
+        self.content_length = resp.content_length
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-case."""
+        return self._resp.content_type.lower()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, chunk by chunk, never more than the size cap in total."""
+        size = 0
+        client = self._client
+        args = (client.connection, self._method, self._path)
+        try:
+            async for chunk in self._resp.content.iter_chunked(CHUNK):
+                size += len(chunk)
+                if size > client.max_body_bytes:
+                    raise UpstreamProtocolError(*args, "body over size cap")
+                yield chunk
+        except TimeoutError as err:
+            raise UpstreamTimeoutError(*args, "body stalled") from err
+        except aiohttp.ClientError as err:
+            raise UpstreamUnavailableError(*args, "body cut off") from err
 
 
 def parse_retry_after(response: UpstreamResponse) -> float | None:

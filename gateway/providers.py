@@ -8,7 +8,9 @@ vendor-specific belongs here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol
@@ -27,7 +29,8 @@ class InvoiceQuery:
     """Normalised filters of one list request, as each source sees them.
 
     `customer_document` is digits only. `contract_id` is the customer's service or
-    contract id at the upstream (an ISP's service line, say). Provider and connection
+    contract id at the upstream (an ISP's service line, say). The period bounds select
+    invoices whose billing period overlaps `[period_from, period_to]`. Provider and connection
     selection, sorting and paging are the core's business and are not in here.
     """
 
@@ -37,6 +40,8 @@ class InvoiceQuery:
     statuses: frozenset[InvoiceStatus] = frozenset()
     due_from: date | None = None
     due_to: date | None = None
+    period_from: date | None = None
+    period_to: date | None = None
 
     def cache_key(self) -> str:
         """A stable string of the filters, for cache keys and cursor fingerprints."""
@@ -49,6 +54,8 @@ class InvoiceQuery:
                 f"st={statuses}",
                 f"df={self.due_from or ''}",
                 f"dt={self.due_to or ''}",
+                f"pf={self.period_from or ''}",
+                f"pt={self.period_to or ''}",
             ]
         )
 
@@ -78,9 +85,25 @@ class ProviderContext:
         default_factory=lambda: structlog.get_logger("adapter")
     )
 
+    def http_for(self, base_url: str) -> UpstreamClient:
+        """A funnel to another host of the same upstream (an identity server, say)."""
+        return dataclasses.replace(
+            self.http, base_url=base_url.rstrip("/"), health=self.http.health
+        )
+
     def today(self) -> date:
         """Today's date in the connection's time zone (decides 'overdue')."""
         return self.now().astimezone(self.settings.timezone).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file about an invoice (PDF slip, summary), streamed from the upstream."""
+
+    content_type: str
+    filename: str
+    length: int | None
+    chunks: AsyncIterator[bytes]
 
 
 class InvoiceProvider(Protocol):
@@ -96,6 +119,10 @@ class InvoiceProvider(Protocol):
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice by remote id; raises `NotFoundError` if it does not exist."""
+        ...
+
+    def open_document(self, remote_id: str) -> AbstractAsyncContextManager[Document]:
+        """The invoice's document, streamed; `NotFoundError` when it has none."""
         ...
 
 

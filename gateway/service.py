@@ -13,6 +13,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,7 +31,7 @@ from gateway.errors import (
 from gateway.http import UpstreamClient
 from gateway.models import Invoice
 from gateway.principal import Principal
-from gateway.providers import InvoiceProvider, InvoiceQuery, SourceResult
+from gateway.providers import Document, InvoiceProvider, InvoiceQuery, SourceResult
 from gateway.settings import ConnectionSettings
 
 log = structlog.get_logger("service")
@@ -215,20 +216,31 @@ class InvoiceService:
             next_cursor = self._cursors.encode(Position([flag, str(value)], ident), fp)
         return ListResult(page, next_cursor, sources)
 
-    async def get(
-        self, principal: Principal, invoice_id: str, *, force: bool = False
-    ) -> Invoice:
-        """One invoice by canonical id; 404 for unknown, invisible or absent ones."""
-        _provider, _, rest = invoice_id.partition(":")
+    def _resolve(self, principal: Principal, invoice_id: str) -> tuple[Connection, str]:
+        provider, _, rest = invoice_id.partition(":")
         conn_id, _, remote_id = rest.partition(":")
         conn = self.connections.get(conn_id)
         if (
             conn is None
             or not remote_id
-            or conn.settings.provider != _provider
+            or conn.settings.provider != provider
             or not principal.may_use(conn_id)
         ):
             raise NotFoundError(f"no invoice {invoice_id!r}")
+        return conn, remote_id
+
+    def open_document(
+        self, principal: Principal, invoice_id: str
+    ) -> AbstractAsyncContextManager[Document]:
+        """The invoice's document, streamed from its upstream (never cached)."""
+        conn, remote_id = self._resolve(principal, invoice_id)
+        return conn.adapter.open_document(remote_id)
+
+    async def get(
+        self, principal: Principal, invoice_id: str, *, force: bool = False
+    ) -> Invoice:
+        """One invoice by canonical id; 404 for unknown, invisible or absent ones."""
+        conn, remote_id = self._resolve(principal, invoice_id)
         try:
             _, result = await self._load(
                 conn,
@@ -320,5 +332,18 @@ def _merge(invoices: list[Invoice], query: InvoiceQuery, sort: str) -> list[Invo
             continue
         if query.due_to and (inv.due_date is None or inv.due_date > query.due_to):
             continue
+        if not _period_overlaps(inv, query):
+            continue
         unique.setdefault(inv.id, inv)
     return sorted(unique.values(), key=lambda inv: sort_key(inv, sort))
+
+
+def _period_overlaps(invoice: Invoice, query: InvoiceQuery) -> bool:
+    if query.period_from is None and query.period_to is None:
+        return True
+    period = invoice.billing_period
+    if period is None:
+        return False
+    if query.period_from and period.end < query.period_from:
+        return False
+    return not (query.period_to and period.start > query.period_to)

@@ -97,6 +97,13 @@ class Settings:
     log_level: str = "info"
     cache_max_entries: int = 10_000
     max_upstream_body_bytes: int = 16 * 1024 * 1024
+    state_dir: Path | None = None  # None: tokens are kept in memory only
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """`$XDG_STATE_HOME/invoice-gateway`, else `~/.local/state/invoice-gateway`."""
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "invoice-gateway"
 
 
 def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> Settings:
@@ -141,6 +148,7 @@ def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> S
         max_upstream_body_bytes=_env_number(
             env, "GATEWAY_MAX_UPSTREAM_BODY_BYTES", 16 * 1024 * 1024, int, problems
         ),
+        state_dir=Path(env.get("GATEWAY_STATE_DIR") or default_state_dir(env)),
     )
     known_ids = {c.id for c in settings.connections}
     problems.extend(

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.settings import Secret
 
@@ -28,6 +28,26 @@ class Token:
     issued_at: float
     expires_at: float
     refresh: Secret | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """Persisted form (it holds credentials: store it like one)."""
+        return {
+            "access": self.access.reveal(),
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "refresh": self.refresh.reveal() if self.refresh else None,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Token:
+        """Inverse of `to_dict`."""
+        refresh = raw.get("refresh")
+        return cls(
+            Secret(str(raw["access"])),
+            float(raw["issued_at"]),
+            float(raw["expires_at"]),
+            Secret(refresh) if isinstance(refresh, str) else None,
+        )
 
     def usable(self, now: float) -> bool:
         """True until shortly before expiry (a quarter of the lifetime, at most 60 s)."""
@@ -46,6 +66,18 @@ class TokenState:
     present: bool
     expires_in_s: float | None
     refreshes: int
+
+
+class TokenStore(Protocol):
+    """Durable home of tokens, so a rotated refresh token survives a restart."""
+
+    async def load(self, connection: str) -> Token | None:
+        """The last saved token of a connection, if any."""
+        ...
+
+    async def save(self, connection: str, token: Token) -> None:
+        """Persist durably before returning (the caller uses the token right after)."""
+        ...
 
 
 class TokenProvider(Protocol):
@@ -67,9 +99,13 @@ class TokenProvider(Protocol):
 class LocalTokenProvider:
     """In-process token store with single-flight refresh per connection."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        """`clock` returns epoch seconds (injectable for tests)."""
+    def __init__(
+        self, clock: Callable[[], float] = time.time, store: TokenStore | None = None
+    ) -> None:
+        """`clock` returns epoch seconds; `store` persists every new token."""
         self._clock = clock
+        self._store = store
+        self._loaded: set[str] = set()
         self._tokens: dict[str, Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._refreshes: dict[str, int] = {}
@@ -81,10 +117,18 @@ class LocalTokenProvider:
             return token
         lock = self._locks.setdefault(connection, asyncio.Lock())
         async with lock:
+            if self._store is not None and connection not in self._loaded:
+                stored = await self._store.load(connection)
+                self._loaded.add(connection)
+                if stored is not None:
+                    self._tokens[connection] = stored
             token = self._tokens.get(connection)  # someone may have refreshed meanwhile
             if token is not None and token.usable(self._clock()):
                 return token
             fresh = await fetch(token)
+            if self._store is not None:
+                # Before anyone uses it: a rotated refresh token lost here is lost for good.
+                await self._store.save(connection, fresh)
             self._tokens[connection] = fresh
             self._refreshes[connection] = self._refreshes.get(connection, 0) + 1
             return fresh

@@ -439,3 +439,45 @@ async def test_health_and_readiness(gateway):
     ready = await (await gateway.get("/readyz")).json()
     assert ready["status"] == "ready"
     assert ready["connections"] == {"acme-isp": "unknown"}
+
+
+# --- documents --------------------------------------------------------------------------
+
+
+async def test_boleto_pdf_is_streamed_byte_identical(gateway, hubsoft_sim):
+    """`/document` relays the upstream PDF unchanged, with its type and a request id."""
+    inv = next(
+        i
+        for i in hubsoft_sim.invoices
+        if i.kind == "boleto_bancario" and i.customer.code == "2002"
+    )
+    resp = await gateway.get(
+        f"/v1/invoices/hubsoft:acme-isp:2002-{inv.id}/document", headers=AUTH
+    )
+    body = await resp.read()
+    assert resp.status == 200
+    assert resp.content_type == "application/pdf"
+    assert resp.headers["X-Request-ID"]
+    assert body == hubsoft_sim.pdf(inv)
+    assert len(body) > 200_000
+
+
+async def test_invoice_without_boleto_has_no_document(gateway, hubsoft_sim):
+    """A direct-debit invoice has no slip: 404 problem, nothing fetched."""
+    inv = next(i for i in hubsoft_sim.invoices if i.kind == "debito_conta_corrente")
+    code = inv.customer.code
+    resp = await gateway.get(
+        f"/v1/invoices/hubsoft:acme-isp:{code}-{inv.id}/document", headers=AUTH
+    )
+    assert resp.status == 404
+    assert resp.content_type == "application/problem+json"
+    assert hubsoft_sim.calls("/pdf/fatura/" + hubsoft_sim.pdf_token(inv)) == []
+
+
+async def test_period_filters_skip_hubsoft(gateway):
+    """Hubsoft has no billing periods: a period filter marks it skipped."""
+    body = await get_json(
+        gateway, f"/v1/invoices?customer_document={DOC}&period_from=2026-01-01"
+    )
+    assert body["sources"][0]["status"] == "skipped"
+    assert "billing period" in body["sources"][0]["error"]

@@ -10,15 +10,25 @@ tenant-wide `/financeiro/fatura` is paged over due-date windows of at most 30 da
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
+from yarl import URL
+
 from adapters.hubsoft.client import ROW_CAP, HubsoftClient, HubsoftCredentials
 from adapters.hubsoft.mapping import MappingError, parse_date, to_invoice
-from gateway.errors import ConfigError, NotFoundError
+from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
 from gateway.models import Customer, Invoice, InvoiceStatus
-from gateway.providers import InvoiceQuery, ProviderContext, SourceResult
+from gateway.providers import (
+    AdapterFactory,
+    Document,
+    InvoiceQuery,
+    ProviderContext,
+    SourceResult,
+)
 
 REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
 MAX_CUSTOMER_PAGES = 40
@@ -39,6 +49,8 @@ class HubsoftAdapter:
 
     def unsupported(self, query: InvoiceQuery) -> str | None:
         """Hubsoft lists per customer, or tenant-wide over a bounded due-date window."""
+        if query.period_from or query.period_to:
+            return "Hubsoft invoices carry no billing period"
         if _scope(query) is not None:
             return None
         if query.due_from is None or query.due_to is None:
@@ -88,6 +100,31 @@ class HubsoftAdapter:
             if isinstance(row, dict) and str(row.get("id_fatura")) == invoice_id:
                 return self._map([row], (busca, termo), searched, None).invoices[0]
         raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
+
+    @contextlib.asynccontextmanager
+    async def open_document(self, remote_id: str) -> AsyncIterator[Document]:
+        """The invoice's PDF from its `link`, fetched only from the connection's own host."""
+        invoice = await self.get_invoice(remote_id)
+        url = (
+            invoice.payment.boleto.url
+            if invoice.payment and invoice.payment.boleto
+            else None
+        )
+        if not url:
+            raise NotFoundError(f"Hubsoft invoice {remote_id!r} has no boleto document")
+        link, base = URL(url), URL(self._ctx.settings.base_url)
+        if link.origin() != base.origin():
+            # Never let upstream data point the gateway at another host.
+            raise UpstreamProtocolError(
+                self._ctx.settings.id, "GET", "/pdf", "document link is on another host"
+            )
+        async with self._ctx.http.stream("GET", link.raw_path_qs) as body:
+            yield Document(
+                content_type=body.content_type or "application/pdf",
+                filename=f"hubsoft-{remote_id}.pdf",
+                length=body.content_length,
+                chunks=body.chunks(),
+            )
 
     async def _customer_rows(
         self,
@@ -224,3 +261,6 @@ def create(ctx: ProviderContext) -> HubsoftAdapter:
         password=secrets["password"],
     )
     return HubsoftAdapter(ctx, HubsoftClient(ctx.http, ctx.tokens, credentials))
+
+
+_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -14,6 +14,7 @@ tests.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import re
 import secrets
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from adapters.hubsoft.simdata import SimInvoice, generate
+from adapters.simkit import FaultBoard, json_response, pdf_bytes
 from gateway import jsoncodec
 from gateway.providers import DemoUpstream
 
@@ -38,7 +40,7 @@ BUSCA_CLIENTE = {"cpf_cnpj", "codigo_cliente", "id_cliente_servico"}
 BUSCA_FATURA = {"id_cliente", "codigo_cliente", "cpf_cnpj", "id_cliente_servico"}
 DATE_FIELDS = {"data_vencimento", "data_pagamento", "data_cadastro"}
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-FAULTS = {"latency", "status", "unauthorized", "malformed", "envelope_error"}
+FAULTS = frozenset({"latency", "status", "unauthorized", "malformed", "envelope_error"})
 
 
 def sao_paulo_today() -> date:
@@ -51,14 +53,6 @@ class Invalid(Exception):  # noqa: N818 - mirrors the upstream's own word for it
 
 
 @dataclass
-class Fault:
-    """One switched-on fault; `remaining` None means until cleared."""
-
-    value: Any
-    remaining: int | None = None
-
-
-@dataclass
 class HubsoftSimulator:
     """State of one simulated Hubsoft tenant."""
 
@@ -66,25 +60,23 @@ class HubsoftSimulator:
     seed: int = 7
     customers: int = 40
     token_lifetime_s: int = 2_592_000
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    faults: dict[str, Fault] = field(default_factory=dict)
+    board: FaultBoard = field(default_factory=lambda: FaultBoard(FAULTS))
     logins: int = 0
 
     def __post_init__(self) -> None:
         """Generate the seeded data."""
         self.people, self.invoices = generate(self.seed, self.today, self.customers)
         self._tokens: dict[str, float] = {}
+        self.requests = self.board.requests
 
     # --- controls used by tests and the admin endpoints -------------------------------
     def set_fault(self, name: str, value: Any = True, times: int | None = None) -> None:
         """Switch a fault on (for `times` requests, or until cleared)."""
-        if name not in FAULTS:
-            raise ValueError(f"unknown fault {name!r}; known: {sorted(FAULTS)}")
-        self.faults[name] = Fault(value, times)
+        self.board.set(name, value, times)
 
     def clear_faults(self) -> None:
         """Back to normal behaviour."""
-        self.faults.clear()
+        self.board.clear()
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token, as an admin or a system update does."""
@@ -92,7 +84,7 @@ class HubsoftSimulator:
 
     def calls(self, path_suffix: str) -> list[dict[str, Any]]:
         """Logged requests whose path ends with `path_suffix`."""
-        return [r for r in self.requests if r["path"].endswith(path_suffix)]
+        return self.board.calls(path_suffix)
 
     # --- app -------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -105,24 +97,13 @@ class HubsoftSimulator:
         app.router.add_get(
             "/api/v1/integracao/financeiro/fatura", self._tenant_invoices
         )
-        app.router.add_post("/__sim/faults", self._admin_fault)
-        app.router.add_delete("/__sim/faults", self._admin_clear)
+        app.router.add_get("/pdf/fatura/{token}", self._pdf)
         app.router.add_post("/__sim/revoke", self._admin_revoke)
-        app.router.add_get("/__sim/requests", self._admin_requests)
+        self.board.add_admin_routes(app)
         return app
 
-    def _take(self, name: str) -> Any:
-        fault = self.faults.get(name)
-        if fault is None:
-            return None
-        if fault.remaining is not None:
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                del self.faults[name]
-        return fault.value
-
     async def _token(self, request: web.Request) -> web.Response:
-        self.requests.append({"method": "POST", "path": request.path, "query": {}})
+        self.board.log(request)
         try:
             body = await request.json(loads=jsoncodec.loads)
         except ValueError:
@@ -166,23 +147,23 @@ class HubsoftSimulator:
                 "query": dict(request.query),
             }
         )
-        latency = self._take("latency")
+        latency = self.board.take("latency")
         if latency:
             await asyncio.sleep(float(latency))
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expiry = self._tokens.get(token) if scheme == "Bearer" else None
-        if expiry is None or expiry < time.time() or self._take("unauthorized"):
+        if expiry is None or expiry < time.time() or self.board.take("unauthorized"):
             return _json({"message": "Unauthenticated."}, status=401)
-        status = self._take("status")
+        status = self.board.take("status")
         if status:
             html = f"<html><body><h1>{int(status)} Server Error</h1></body></html>"
             return web.Response(status=int(status), text=html, content_type="text/html")
-        if self._take("malformed"):
+        if self.board.take("malformed"):
             return web.Response(
                 body=b'{"status": "suscess", "faturas": [{"id_fat',
                 content_type="application/json",
             )
-        if self._take("envelope_error"):
+        if self.board.take("envelope_error"):
             return _json(
                 {"status": "error", "msg": "Erro interno ao consultar faturas."}
             )
@@ -305,8 +286,33 @@ class HubsoftSimulator:
             "linha_digitavel": inv.digitable_line,
             "codigo_barras": inv.barcode,
             "tipo_cobranca": inv.kind,
-            "link": f"{origin}/pdf/fatura/{inv.id:x}{inv.customer.service_id:x}",
+            "link": f"{origin}/pdf/fatura/{self.pdf_token(inv)}",
         }
+
+    def pdf_token(self, inv: SimInvoice) -> str:
+        """The unguessable part of an invoice's public PDF link."""
+        digest = hashlib.sha256(f"{self.seed}:{inv.id}".encode()).hexdigest()[:16]
+        return f"{inv.id:x}.{digest}"
+
+    def pdf(self, inv: SimInvoice) -> bytes:
+        """The invoice's PDF (a boleto slip when it is one), ~200 KB."""
+        lines = [
+            f"Cliente: {inv.customer.name} ({inv.customer.document})",
+            f"Vencimento: {inv.due:%d/%m/%Y}   Valor: R$ {inv.amount}",
+            f"Linha digitavel: {inv.digitable_line or '-'}",
+        ]
+        return pdf_bytes(f"Fatura {inv.id}", lines, min_size=200_000)
+
+    async def _pdf(self, request: web.Request) -> web.Response:
+        self.board.log(request)
+        token = request.match_info["token"]
+        ident, _, _ = token.partition(".")
+        inv = next((i for i in self.invoices if f"{i.id:x}" == ident), None)
+        if inv is None or token != self.pdf_token(inv):
+            return web.Response(
+                status=404, text="<h1>Not Found</h1>", content_type="text/html"
+            )
+        return web.Response(body=self.pdf(inv), content_type="application/pdf")
 
     def _row_cliente(self, inv: SimInvoice, origin: str) -> dict[str, Any]:
         cust = inv.customer
@@ -375,30 +381,12 @@ class HubsoftSimulator:
             ]
         return row
 
-    async def _admin_fault(self, request: web.Request) -> web.Response:
-        body = await request.json(loads=jsoncodec.loads)
-        try:
-            self.set_fault(body["name"], body.get("value", True), body.get("times"))
-        except (KeyError, ValueError, TypeError) as err:
-            return _json({"error": str(err)}, status=400)
-        return _json({"faults": sorted(self.faults)})
-
-    async def _admin_clear(self, _request: web.Request) -> web.Response:
-        self.clear_faults()
-        return _json({"faults": []})
-
     async def _admin_revoke(self, _request: web.Request) -> web.Response:
         self.revoke_tokens()
         return _json({"revoked": True})
 
-    async def _admin_requests(self, _request: web.Request) -> web.Response:
-        return _json({"requests": self.requests})
 
-
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=jsoncodec.dumps(payload), status=status, content_type="application/json"
-    )
+_json = json_response
 
 
 def _number(value: Decimal) -> int | float:

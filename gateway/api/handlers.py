@@ -15,6 +15,7 @@ from gateway.api.state import (
     PRINCIPAL,
     SERVICE,
     SOURCES_LOG,
+    STREAMING,
     TOKENS,
 )
 from gateway.errors import (
@@ -96,23 +97,53 @@ async def list_invoices(request: web.Request) -> web.Response:
     )
 
 
-async def get_invoice(request: web.Request) -> web.Response:
-    """GET /v1/invoices/{id}: one invoice by canonical id."""
-    principal = _principal(request, READ_SCOPE)
-    unknown = sorted(set(request.query) - {"include"})
-    include = request.query.getall("include", [])
-    errors = [FieldError(name, "unknown parameter") for name in unknown]
-    if any(value != "remote" for value in include):
-        errors.append(FieldError("include", "allowed: remote"))
+def _checked_id(request: web.Request, allowed_params: set[str]) -> str:
+    """The `{invoice_id}` path part, checked together with the query's parameter names."""
+    errors = [
+        FieldError(name, "unknown parameter")
+        for name in sorted(set(request.query) - allowed_params)
+    ]
     invoice_id = request.match_info["invoice_id"]
     if invoice_id.count(":") != 2 or len(invoice_id) > 256:  # noqa: PLR2004
         errors.append(FieldError("id", "must look like provider:connection:remote_id"))
     if errors:
         raise InvalidRequestError(errors)
+    return invoice_id
+
+
+async def get_invoice(request: web.Request) -> web.Response:
+    """GET /v1/invoices/{id}: one invoice by canonical id."""
+    principal = _principal(request, READ_SCOPE)
+    invoice_id = _checked_id(request, allowed_params={"include"})
+    include = request.query.getall("include", [])
+    if any(value != "remote" for value in include):
+        raise InvalidRequestError([FieldError("include", "allowed: remote")])
     invoice = await request.app[SERVICE].get(
         principal, invoice_id, force=_no_cache(request)
     )
     return json_response(request, invoice.to_dict(include_remote=bool(include)))
+
+
+async def get_document(request: web.Request) -> web.StreamResponse:
+    """GET /v1/invoices/{id}/document: the upstream's PDF, streamed chunk by chunk."""
+    principal = _principal(request, READ_SCOPE)
+    invoice_id = _checked_id(request, allowed_params=set())
+    async with request.app[SERVICE].open_document(principal, invoice_id) as doc:
+        response = web.StreamResponse(
+            headers={
+                hdrs.CONTENT_TYPE: doc.content_type,
+                hdrs.CONTENT_DISPOSITION: f'inline; filename="{doc.filename}"',
+                hdrs.CACHE_CONTROL: "private, no-store",
+            }
+        )
+        if doc.length is not None:
+            response.content_length = doc.length
+        request[STREAMING] = response  # from here on, errors can only cut the body
+        await response.prepare(request)
+        async for chunk in doc.chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    return response
 
 
 async def list_connections(request: web.Request) -> web.Response:
@@ -172,6 +203,7 @@ def setup_routes(app: web.Application) -> None:
     """Register every route."""
     app.router.add_get("/v1/invoices", list_invoices)
     app.router.add_get("/v1/invoices/{invoice_id}", get_invoice)
+    app.router.add_get("/v1/invoices/{invoice_id}/document", get_document)
     app.router.add_get("/v1/connections", list_connections)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

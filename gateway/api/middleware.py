@@ -18,7 +18,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.api import problems
-from gateway.api.state import API_KEYS, PRINCIPAL, SOURCES_LOG
+from gateway.api.state import API_KEYS, PRINCIPAL, SOURCES_LOG, STREAMING
+from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
 from gateway.errors import AuthenticationError, GatewayError
 from gateway.principal import Principal
 
@@ -42,6 +43,13 @@ def authenticate(request: web.Request) -> Principal:
     return Principal(found.name, found.scopes, found.connections)
 
 
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare` hook: every response, streamed ones too, carries the id."""
+    request_id = request.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        response.headers[REQUEST_ID] = request_id
+
+
 @web.middleware
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Wrap every request: id in and out, auth, problem translation, access log."""
@@ -50,12 +58,21 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.monotonic()
     request[SOURCES_LOG] = []
+    request[REQUEST_ID_KEY] = request_id
     try:
         if request.path.startswith("/v1/"):
             request[PRINCIPAL] = authenticate(request)
         response = await handler(request)
     except GatewayError as err:
-        response = problems.from_error(err)
+        streaming = request.get(STREAMING)
+        if streaming is not None and streaming.prepared:
+            # Headers are gone: the only honest signal left is a cut connection.
+            log.warning("stream_aborted", path=request.path, reason=str(err))
+            if request.transport is not None:
+                request.transport.close()
+            response = streaming
+        else:
+            response = problems.from_error(err)
     except web.HTTPException as exc:
         response = problems.from_http_exception(exc)
     except Exception:
@@ -63,7 +80,6 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         response = problems.problem(
             500, "internal", "Internal Server Error", f"request {request_id} failed"
         )
-    response.headers[REQUEST_ID] = request_id
     route = request.match_info.route.resource
     principal = request.get(PRINCIPAL)
     log.info(

@@ -25,6 +25,8 @@ LIST_PARAMS = frozenset(
         "status",
         "due_from",
         "due_to",
+        "period_from",
+        "period_to",
         "provider",
         "connection",
         "sort",
@@ -140,6 +142,9 @@ def parse_list_request(
     due_from, due_to = r.date("due_from"), r.date("due_to")
     if due_from and due_to and due_from > due_to:
         r.fail("due_to", "is before due_from")
+    period_from, period_to = r.date("period_from"), r.date("period_to")
+    if period_from and period_to and period_from > period_to:
+        r.fail("period_to", "is before period_from")
     provider = r.choices("provider", providers)
     connection = r.choices("connection", connections)
     if (customer_id or contract_id) and connection is None:
@@ -160,6 +165,8 @@ def parse_list_request(
         statuses=frozenset(InvoiceStatus(s) for s in statuses or ()),
         due_from=due_from,
         due_to=due_to,
+        period_from=period_from,
+        period_to=period_to,
     )
     return ListRequest(
         query=query,

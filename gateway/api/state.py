@@ -18,4 +18,6 @@ API_KEYS = web.AppKey("api_keys", dict[str, ApiKey])
 CACHE_BACKEND = web.AppKey("cache_backend", str)
 
 PRINCIPAL = web.RequestKey("principal", Principal)
+REQUEST_ID = web.RequestKey("request_id", str)
 SOURCES_LOG = web.RequestKey("sources_log", list[Any])
+STREAMING = web.RequestKey("streaming", web.StreamResponse)
