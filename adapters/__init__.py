@@ -13,9 +13,14 @@ from gateway.errors import ConfigError
 
 PROVIDERS: dict[str, str] = {
     "hubsoft": "adapters.hubsoft.adapter:create",
+    "xarios": "adapters.xarios.adapter:create",
 }
 SIMULATORS: dict[str, str] = {
     "hubsoft": "adapters.hubsoft.simulator:demo_upstream",
+    "xarios": "adapters.xarios.simulator:demo_upstream",
+}
+AUTHORIZERS: dict[str, str] = {
+    "xarios": "adapters.xarios.authorize:run",
 }
 
 
@@ -37,6 +42,13 @@ def _resolve(table: dict[str, str], name: str) -> Any:
 def load_factory(name: str) -> Any:
     """The adapter factory of a provider (`gateway.providers.AdapterFactory`)."""
     return _resolve(PROVIDERS, name)
+
+
+def load_authorizer(name: str) -> Any:
+    """The interactive consent flow of a provider, or a ConfigError if it has none."""
+    if name not in AUTHORIZERS:
+        raise ConfigError([f"provider {name!r} needs no interactive authorization"])
+    return _resolve(AUTHORIZERS, name)
 
 
 def load_simulator(name: str) -> Any:

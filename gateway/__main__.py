@@ -1,4 +1,4 @@
-"""Command line: `invoice-gateway serve | demo | check-config | hash-key`.
+"""Command line: `invoice-gateway serve | demo | check-config | auth | hash-key`.
 
 `serve` reads `GATEWAY_*` and the connections file and serves. `demo` starts every
 registered provider's simulator on loopback, writes a connections file pointing at them,
@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import sys
@@ -25,10 +26,12 @@ from aiohttp import web
 
 import adapters
 from gateway.app import build_connections, create_app
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, UpstreamError
+from gateway.http import UpstreamClient
 from gateway.logs import configure_logging
-from gateway.providers import DemoUpstream
+from gateway.providers import DemoUpstream, ProviderContext
 from gateway.settings import Settings, load_settings
+from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
 
 
@@ -64,6 +67,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=None,
         print=None,
     )
+    return 0
+
+
+async def _authorize(settings: Settings, provider: str, connection: str) -> None:
+    conn = next((c for c in settings.connections if c.id == connection), None)
+    if conn is None or conn.provider != provider:
+        raise ConfigError(
+            [f"--connection: no {provider} connection {connection!r} configured"]
+        )
+    assert settings.state_dir is not None  # noqa: S101 - load_settings always sets it
+    store = FileTokenStore(settings.state_dir)
+    run = adapters.load_authorizer(provider)
+    async with aiohttp.ClientSession() as session:
+        http = UpstreamClient(session, conn.id, conn.base_url, conn.timeout_s)
+        ctx = ProviderContext(
+            conn, http, LocalTokenProvider(), now=lambda: datetime.now(UTC)
+        )
+        await run(ctx, store, lambda text: print(text, flush=True))
+
+
+def cmd_auth(args: argparse.Namespace) -> int:
+    """One-time interactive consent for providers that need a human (OAuth code flow)."""
+    configure_logging("console" if sys.stderr.isatty() else "json", "warning")
+    asyncio.run(_authorize(_settings(os.environ), args.provider, args.connection))
     return 0
 
 
@@ -107,8 +134,10 @@ def demo_config(
         cid = up.connection_id
         parts.append(
             f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
-            "cache_fresh_s = 30\n"
+            "cache_fresh_s = 30"
         )
+        if up.currency:
+            parts.append(f'currency = "{up.currency}"')
         parts.append(f"[connections.{cid}.secrets]")
         for name, value in up.secrets.items():
             var = f"DEMO_{cid}_{name}".upper().replace("-", "_")
@@ -116,9 +145,27 @@ def demo_config(
             parts.append(f'{name} = "{var}"')
         if up.options:
             parts.append(f"[connections.{cid}.options]")
-            parts.extend(f"{k} = {v!r}" for k, v in up.options.items())
+            parts.extend(f"{k} = {_toml(v, base_url)}" for k, v in up.options.items())
         parts.append("")
     return "\n".join(parts), env
+
+
+def _toml(value: object, base_url: str) -> str:
+    """A TOML value for the demo file: strings, numbers, lists, inline tables."""
+    if isinstance(value, str):
+        return json.dumps(value.replace("{base_url}", base_url))
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v, base_url) for v in value) + "]"
+    if isinstance(value, dict):
+        pairs = (
+            f"{json.dumps(str(k))} = {_toml(v, base_url)}" for k, v in value.items()
+        )
+        return "{ " + ", ".join(pairs) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
 async def _demo(host: str, port: int) -> None:
@@ -137,6 +184,9 @@ async def _demo(host: str, port: int) -> None:
         env |= {
             "GATEWAY_CONFIG": str(path),
             "GATEWAY_CURSOR_SECRET": secrets.token_hex(32),
+            "GATEWAY_STATE_DIR": str(
+                Path(tmp) / "state"
+            ),  # demo tokens die with the demo
         }
         settings = _settings({**os.environ, **env})
         runner, bound = await _start(create_app(settings), host, port)
@@ -196,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate settings and exit").set_defaults(
         func=cmd_check_config
     )
+    auth = sub.add_parser(
+        "auth", help="one-time consent for a connection (OAuth code flow)"
+    )
+    auth.add_argument("provider")
+    auth.add_argument("--connection", required=True)
+    auth.set_defaults(func=cmd_auth)
     hk = sub.add_parser(
         "hash-key", help="print the SHA-256 of an API key for the config"
     )
@@ -207,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
+    except UpstreamError as err:
+        print(f"upstream error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
@@ -129,6 +129,33 @@ class InvoiceProvider(Protocol):
 AdapterFactory = Callable[[ProviderContext], InvoiceProvider]
 
 
+def map_rows(
+    rows: list[Any],
+    to_invoice: Callable[[Any], Invoice],
+    ctx: ProviderContext,
+    note: str | None = None,
+) -> SourceResult:
+    """Map upstream rows; a row that fails (`ValueError`) is left out, counted and logged.
+
+    One unreadable row must not cost the caller every other invoice of the source, nor
+    pass silently: the result is then marked incomplete and says how many were dropped.
+    """
+    invoices, bad = [], 0
+    for row in rows:
+        try:
+            if not isinstance(row, dict):
+                raise ValueError("row is not an object")  # noqa: TRY004, TRY301
+            invoices.append(to_invoice(row))
+        except ValueError as err:
+            bad += 1
+            ctx.log.warning(
+                "row_unreadable", connection=ctx.settings.id, reason=str(err)
+            )
+    if bad:
+        note = "; ".join(filter(None, [note, f"{bad} row(s) unreadable and left out"]))
+    return SourceResult(tuple(invoices), complete=note is None, note=note)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoUpstream:
     """A provider's simulator packaged for `invoice-gateway demo`.
@@ -142,4 +169,7 @@ class DemoUpstream:
     app: web.Application
     secrets: dict[str, str]
     examples: list[tuple[str, str]]
-    options: dict[str, object] = field(default_factory=dict)
+    options: dict[str, object] = field(
+        default_factory=dict
+    )  # "{base_url}" is filled in
+    currency: str | None = None

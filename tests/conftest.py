@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.hubsoft.simulator import HubsoftSimulator
+from adapters.xarios.simulator import XariosSimulator
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support import NOW, TODAY, hubsoft_connection, make_settings
@@ -40,3 +41,16 @@ def gateway_factory(aiohttp_client) -> Callable:
 async def gateway(gateway_factory, hubsoft_url) -> TestClient:
     """A gateway with one Hubsoft connection `acme-isp`, memory cache."""
     return await gateway_factory(make_settings(hubsoft_connection(hubsoft_url)))
+
+
+@pytest.fixture
+def xarios_sim() -> XariosSimulator:
+    """A seeded Xarios account (5 tenants x 14 months) with its identity server."""
+    return XariosSimulator(today=TODAY)
+
+
+@pytest.fixture
+async def xarios_url(xarios_sim, aiohttp_server) -> str:
+    """The Xarios simulator on a loopback port."""
+    server: TestServer = await aiohttp_server(xarios_sim.app())
+    return str(server.make_url("")).rstrip("/")

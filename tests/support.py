@@ -73,3 +73,24 @@ class FakeClock:
     def __call__(self) -> float:
         """The current fake time."""
         return self.now
+
+
+def xarios_connection(
+    base_url: str, refresh: str | None, cid: str = "reseller", **kw
+) -> ConnectionSettings:
+    """A Xarios connection whose identity server is the simulator itself."""
+    from adapters.xarios.simulator import CLIENT_ID as X_ID  # noqa: PLC0415
+    from adapters.xarios.simulator import CLIENT_SECRET as X_SECRET  # noqa: PLC0415
+
+    secrets = {"client_id": Secret(X_ID), "client_secret": Secret(X_SECRET)}
+    if refresh is not None:
+        secrets["refresh_token"] = Secret(refresh)
+    options = {"auth_url": base_url, **kw.pop("options", {})}
+    return ConnectionSettings(
+        id=cid,
+        provider="xarios",
+        base_url=base_url,
+        secrets=secrets,
+        options=options,
+        **kw,
+    )

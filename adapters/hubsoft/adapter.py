@@ -28,6 +28,7 @@ from gateway.providers import (
     InvoiceQuery,
     ProviderContext,
     SourceResult,
+    map_rows,
 )
 
 REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
@@ -182,31 +183,18 @@ class HubsoftAdapter:
         note: str | None,
     ) -> SourceResult:
         today = self._ctx.today()
-        invoices, bad = [], 0
-        for row in rows:
-            try:
-                if not isinstance(row, dict):
-                    raise MappingError("row is not an object")  # noqa: TRY301
-                invoices.append(
-                    to_invoice(
-                        row,
-                        connection=self._ctx.settings.id,
-                        today=today,
-                        searched=searched,
-                        scope=scope,
-                        currency=self._currency,
-                    )
-                )
-            except MappingError as err:
-                bad += 1
-                self._ctx.log.warning(
-                    "row_unreadable", connection=self._ctx.settings.id, reason=str(err)
-                )
-        if bad:
-            note = "; ".join(
-                filter(None, [note, f"{bad} row(s) unreadable and left out"])
+
+        def one(row: dict[str, Any]) -> Invoice:
+            return to_invoice(
+                row,
+                connection=self._ctx.settings.id,
+                today=today,
+                searched=searched,
+                scope=scope,
+                currency=self._currency,
             )
-        return SourceResult(tuple(invoices), complete=note is None, note=note)
+
+        return map_rows(rows, one, self._ctx, note)
 
 
 def _scope(query: InvoiceQuery) -> tuple[str, str] | None:

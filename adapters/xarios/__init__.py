@@ -1,0 +1,1 @@
+"""Xarios "billingdata" (reseller billing) adapter: client, mapping, adapter, simulator."""
