@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -36,13 +34,15 @@ from gateway.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from gateway.health import UpstreamHealth
+from gateway.httpstream import CHUNK, UpstreamStream
+from gateway.retry import NO_RETRY, RetryPolicy, parse_retry_after
 
 log = structlog.get_logger("upstream")
 HTTP_UNAUTHORIZED = 401
 HTTP_NOT_FOUND = 404
 HTTP_TOO_MANY = 429
 HTTP_SERVER_ERROR = 500
-CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,42 +69,6 @@ class Authenticator(Protocol):
     async def rejected(self, handle: object) -> None:
         """The upstream answered 401 to the credentials behind `handle`."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded retries for idempotent calls: jittered exponential backoff."""
-
-    attempts: int = 2
-    base_delay_s: float = 0.1
-    max_delay_s: float = 2.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """How long to wait before attempt `attempt + 1` (0-based attempt just failed)."""
-        if retry_after is not None:
-            return min(retry_after, self.max_delay_s)
-        backoff = min(self.max_delay_s, self.base_delay_s * 2**attempt)
-        return random.uniform(0, backoff)  # noqa: S311 - jitter, not cryptography
-
-
-NO_RETRY = RetryPolicy(attempts=1)
-
-
-@dataclass(slots=True)
-class UpstreamHealth:
-    """The last thing observed about a connection (no upstream call to learn it)."""
-
-    last_ok_at: float | None = None
-    last_error_at: float | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    calls: int = 0
-
-    def as_status(self) -> str:
-        """`unknown` before any call, then `up` or `down` by the last outcome."""
-        if self.calls == 0:
-            return "unknown"
-        return "down" if self.consecutive_failures else "up"
 
 
 @dataclass(slots=True)
@@ -187,7 +151,7 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         started = time.monotonic()
         self.health.calls += 1
-        try:
+        with self._transport(method, path):
             async with self.session.request(
                 method,
                 self.base_url + path,
@@ -199,6 +163,21 @@ class UpstreamClient:
             ) as resp:
                 body = await self._read_capped(method, path, resp)
                 response = UpstreamResponse(resp.status, resp.headers, body)
+        log.debug(
+            "upstream_call",
+            connection=self.connection,
+            method=method,
+            path=path,
+            status=response.status,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return response
+
+    @contextlib.contextmanager
+    def _transport(self, method: str, path: str) -> Iterator[None]:
+        """Translate aiohttp's transport failures into our errors (and note them)."""
+        try:
+            yield
         except TimeoutError as err:
             self._failed("timeout")
             raise UpstreamTimeoutError(
@@ -212,15 +191,6 @@ class UpstreamClient:
                 path,
                 f"connection failed ({type(err).__name__})",
             ) from err
-        log.debug(
-            "upstream_call",
-            connection=self.connection,
-            method=method,
-            path=path,
-            status=response.status,
-            ms=round((time.monotonic() - started) * 1000, 1),
-        )
-        return response
 
     async def _read_capped(
         self, method: str, path: str, resp: aiohttp.ClientResponse
@@ -264,7 +234,7 @@ class UpstreamClient:
             headers: dict[str, str] = {}
             handle = await auth.apply(headers) if auth else None
             self.health.calls += 1
-            try:
+            with self._transport(method, path):
                 resp = await self.session.request(
                     method,
                     self.base_url + path,
@@ -273,19 +243,6 @@ class UpstreamClient:
                     timeout=timeout,
                     allow_redirects=False,
                 )
-            except TimeoutError as err:
-                self._failed("timeout")
-                raise UpstreamTimeoutError(
-                    self.connection, method, path, "no answer"
-                ) from err
-            except aiohttp.ClientError as err:
-                self._failed(type(err).__name__)
-                raise UpstreamUnavailableError(
-                    self.connection,
-                    method,
-                    path,
-                    f"connection failed ({type(err).__name__})",
-                ) from err
             try:
                 if resp.status == HTTP_UNAUTHORIZED and auth and login_attempt == 0:
                     await auth.rejected(handle)
@@ -299,7 +256,9 @@ class UpstreamClient:
                         frozenset(),
                     )
                 self._succeeded()
-                yield UpstreamStream(self, method, path, resp)
+                yield UpstreamStream(
+                    self.connection, self.max_body_bytes, method, path, resp
+                )
                 return
             finally:
                 resp.release()
@@ -326,7 +285,7 @@ class UpstreamClient:
             raise UpstreamRateLimitedError(
                 *args,
                 "rate limited (HTTP 429)",
-                retry_after=parse_retry_after(response),
+                retry_after=parse_retry_after(response.headers.get(hdrs.RETRY_AFTER)),
             )
         raise UpstreamRejectedError(*args, f"HTTP {status}", status=status)
 
@@ -354,58 +313,3 @@ class UpstreamClient:
             raise UpstreamProtocolError(
                 self.connection, method, path, "malformed JSON body"
             ) from err
-
-
-class UpstreamStream:
-    """An upstream body being read in chunks; aiohttp errors are translated here too."""
-
-    def __init__(
-        self,
-        client: UpstreamClient,
-        method: str,
-        path: str,
-        resp: aiohttp.ClientResponse,
-    ) -> None:
-        """Wrap an open response."""
-        self._client = client
-        self._method = method
-        self._path = path
-        self._resp = resp
-        self.headers = resp.headers
-        self.content_length = resp.content_length
-
-    @property
-    def content_type(self) -> str:
-        """The media type without parameters, lower-case."""
-        return self._resp.content_type.lower()
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body, chunk by chunk, never more than the size cap in total."""
-        size = 0
-        client = self._client
-        args = (client.connection, self._method, self._path)
-        try:
-            async for chunk in self._resp.content.iter_chunked(CHUNK):
-                size += len(chunk)
-                if size > client.max_body_bytes:
-                    raise UpstreamProtocolError(*args, "body over size cap")
-                yield chunk
-        except TimeoutError as err:
-            raise UpstreamTimeoutError(*args, "body stalled") from err
-        except aiohttp.ClientError as err:
-            raise UpstreamUnavailableError(*args, "body cut off") from err
-
-
-def parse_retry_after(response: UpstreamResponse) -> float | None:
-    """`Retry-After` as seconds, from either delta-seconds or an HTTP date."""
-    raw = response.headers.get(hdrs.RETRY_AFTER)
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

@@ -22,7 +22,9 @@ from gateway.errors import (
     UpstreamProtocolError,
     UpstreamRejectedError,
 )
-from gateway.http import RetryPolicy, UpstreamClient
+from gateway.http import UpstreamClient
+from gateway.oauth import token_from_response
+from gateway.retry import RetryPolicy
 from gateway.settings import Secret
 from gateway.tokens import Token, TokenProvider
 
@@ -111,26 +113,7 @@ class HubsoftClient:
                 "login refused: check client_id, client_secret, username and password",
                 status=response.status,
             )
-        payload = self.http.decode_json("POST", TOKEN_PATH, response)
-        access, lifetime = payload.get("access_token"), payload.get("expires_in")
-        if (
-            not isinstance(access, str)
-            or not isinstance(lifetime, int | float)
-            or lifetime <= 0
-        ):
-            raise UpstreamProtocolError(
-                self.http.connection,
-                "POST",
-                TOKEN_PATH,
-                "token response lacks access_token/expires_in",
-            )
-        refresh = payload.get("refresh_token")
-        return Token(
-            Secret(access),
-            issued,
-            issued + float(lifetime),
-            Secret(refresh) if isinstance(refresh, str) else None,
-        )
+        return token_from_response(self.http, TOKEN_PATH, response, issued=issued)
 
     async def customer_invoices(
         self,

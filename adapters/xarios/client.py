@@ -18,7 +18,10 @@ from typing import Any
 from aiohttp import hdrs
 
 from gateway.errors import UpstreamAuthError, UpstreamProtocolError
-from gateway.http import RetryPolicy, UpstreamClient, UpstreamStream
+from gateway.http import UpstreamClient
+from gateway.httpstream import UpstreamStream
+from gateway.oauth import token_from_response
+from gateway.retry import RetryPolicy
 from gateway.settings import Secret
 from gateway.tokens import Token, TokenProvider
 
@@ -135,22 +138,9 @@ class XariosClient:
                 f"grant refused (HTTP {response.status}): {self.reconsent_hint()}",
                 status=response.status,
             )
-        payload = self.identity.decode_json("POST", TOKEN_PATH, response)
-        access, lifetime = payload.get("access_token"), payload.get("expires_in")
-        if (
-            not isinstance(access, str)
-            or not isinstance(lifetime, int | float)
-            or lifetime <= 0
-        ):
-            raise UpstreamProtocolError(
-                self.connection,
-                "POST",
-                TOKEN_PATH,
-                "token response lacks access_token/expires_in",
-            )
-        rotated = payload.get("refresh_token")
-        refresh = Secret(rotated) if isinstance(rotated, str) and rotated else keep
-        return Token(Secret(access), issued, issued + float(lifetime), refresh)
+        return token_from_response(
+            self.identity, TOKEN_PATH, response, issued=issued, keep_refresh=keep
+        )
 
     async def list_invoices(self) -> list[Any]:
         """`GET /billingdata`: every invoice of the account (no paging documented)."""
