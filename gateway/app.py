@@ -17,16 +17,27 @@ from aiohttp import web
 import adapters
 from gateway.api.handlers import setup_routes
 from gateway.api.middleware import pipeline, stamp_request_id
-from gateway.api.state import API_KEYS, CACHE_BACKEND, SERVICE, SETTINGS, TOKENS
+from gateway.api.sale_accounts import setup_sale_account_routes
+from gateway.api.state import (
+    API_KEYS,
+    CACHE_BACKEND,
+    SALE_ACCOUNTS,
+    SERVICE,
+    SETTINGS,
+    TOKENS,
+)
 from gateway.cache import Cache, CachedLoader, MemoryCache
 from gateway.cursor import CursorCodec
 from gateway.errors import ConfigError
 from gateway.http import UpstreamClient
+from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.providers import ProviderContext
+from gateway.ratelimit import LocalRateLimiter
 from gateway.service import Connection, InvoiceService
 from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider, TokenProvider
+from gateway.writes import SaleAccountService
 
 MAX_REQUEST_BYTES = 64 * 1024
 USER_AGENT = "invoice-gateway/0.1"
@@ -48,6 +59,9 @@ def build_connections(
             conn.base_url,
             conn.timeout_s,
             settings.max_upstream_body_bytes,
+            limiter=LocalRateLimiter(
+                conn.rate_limit_requests, conn.rate_limit_window_s
+            ),
         )
         ctx = ProviderContext(settings=conn, http=http, tokens=tokens, now=now)
         try:
@@ -66,10 +80,11 @@ def create_app(
     *,
     cache: Cache | None = None,
     tokens: TokenProvider | None = None,
+    idempotency: IdempotencyStore | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """Build the gateway application; `cache`, `tokens` and clocks are injectable."""
+    """Build the gateway application; stores, backends and clocks are injectable."""
     app = web.Application(middlewares=[pipeline], client_max_size=MAX_REQUEST_BYTES)
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
@@ -87,11 +102,19 @@ def create_app(
             connector=connector, headers={"User-Agent": USER_AGENT}
         ) as session:
             loader = CachedLoader(backend, clock)
+            connections = build_connections(settings, session, app[TOKENS], now)
             app[SERVICE] = InvoiceService(
-                build_connections(settings, session, app[TOKENS], now),
+                connections,
                 loader,
                 CursorCodec(settings.cursor_secret),
                 deadline_s=settings.request_timeout_s,
+                clock=clock,
+            )
+            app[SALE_ACCOUNTS] = SaleAccountService(
+                connections,
+                loader,
+                idempotency or MemoryIdempotencyStore(clock=clock),
+                wait_s=settings.request_timeout_s,
                 clock=clock,
             )
             yield
@@ -99,4 +122,5 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    setup_sale_account_routes(app)
     return app

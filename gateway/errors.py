@@ -6,14 +6,17 @@
     │   ├── InvalidRequestError     400, with the offending fields
     │   ├── AuthenticationError     401, missing or unknown credentials
     │   ├── ForbiddenError          403, principal may not do this
-    │   └── NotFoundError           404
+    │   ├── NotFoundError           404
+    │   └── IdempotencyError        422 key reused with another body, 409 still in flight
     ├── UpstreamError             an upstream's fault, never a 500 (connection, method, path)
     │   ├── UpstreamTimeoutError    no answer in time                    -> 504
+    │   │   └── WriteUncertainError  a write may or may not have happened -> 504, retry w/ key
     │   ├── UpstreamUnavailableError connect error, reset, 5xx           -> 502, retriable
     │   ├── UpstreamRateLimitedError 429 (retry_after seconds)           -> 502, retriable
     │   ├── UpstreamAuthError       credentials rejected by upstream     -> 502, not retried
     │   ├── UpstreamProtocolError   body not what the contract says      -> 502
     │   ├── UpstreamRejectedError   upstream refused the request         -> 502
+    │   │   └── UpstreamValidationError  refused a write's fields        -> 422 with errors
     │   └── UpstreamNotFoundError   upstream says the record is absent   -> 404 at item routes
     └── SourcesFailedError        a fan-out where no source answered     -> 502 / 504
 
@@ -171,3 +174,31 @@ class SourcesFailedError(GatewayError):
         self.sources = sources
         self.status = 504 if all_timeouts else 502
         super().__init__("no source could answer")
+
+
+class UpstreamValidationError(UpstreamRejectedError):
+    """The upstream refused a write's fields (answered 422 with `errors`)."""
+
+    def __init__(
+        self, connection: str, method: str, path: str, errors: list[FieldError]
+    ) -> None:
+        """Keep the field errors, already in the gateway's field names."""
+        self.errors = errors
+        super().__init__(
+            connection, method, path, "upstream refused the fields", status=422
+        )
+
+
+class IdempotencyError(RequestError):
+    """An Idempotency-Key reused with another body (422), or still in flight (409)."""
+
+    title = "Idempotency-Key conflict"
+
+    def __init__(self, detail: str, *, status: int) -> None:
+        """Carry the status: 422 for a different body, 409 for a request in progress."""
+        self.status = status
+        super().__init__(detail)
+
+
+class WriteUncertainError(UpstreamTimeoutError):
+    """A write's outcome is unknown (the upstream did not answer); retry with the same key."""

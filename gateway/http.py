@@ -36,6 +36,7 @@ from gateway.errors import (
 )
 from gateway.health import UpstreamHealth
 from gateway.httpstream import CHUNK, UpstreamStream
+from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.retry import NO_RETRY, RetryPolicy, parse_retry_after
 
 log = structlog.get_logger("upstream")
@@ -66,8 +67,8 @@ class Authenticator(Protocol):
         """Set auth headers; return a handle identifying the credentials used."""
         ...
 
-    async def rejected(self, handle: object) -> None:
-        """The upstream answered 401 to the credentials behind `handle`."""
+    async def rejected(self, handle: object) -> bool:
+        """The upstream answered 401 to `handle`'s credentials; True: renewed, try again."""
         ...
 
 
@@ -81,6 +82,7 @@ class UpstreamClient:
     timeout_s: float
     max_body_bytes: int = 16 * 1024 * 1024
     health: UpstreamHealth = field(default_factory=UpstreamHealth)
+    limiter: RateLimiter = field(default_factory=LocalRateLimiter)
 
     async def request(
         self,
@@ -135,8 +137,12 @@ class UpstreamClient:
             response = await self._send(
                 method, path, params, body.get("data"), call_headers
             )
-            if response.status == HTTP_UNAUTHORIZED and auth and login_attempt == 0:
-                await auth.rejected(handle)
+            if (
+                response.status == HTTP_UNAUTHORIZED
+                and auth
+                and login_attempt == 0
+                and await auth.rejected(handle)
+            ):
                 continue
             return self._classify(method, path, response, pass_statuses)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -149,6 +155,7 @@ class UpstreamClient:
         data: Any,
         headers: dict[str, str],
     ) -> UpstreamResponse:
+        await self.limiter.acquire()
         started = time.monotonic()
         self.health.calls += 1
         with self._transport(method, path):
@@ -233,6 +240,7 @@ class UpstreamClient:
         for login_attempt in range(2):
             headers: dict[str, str] = {}
             handle = await auth.apply(headers) if auth else None
+            await self.limiter.acquire()
             self.health.calls += 1
             with self._transport(method, path):
                 resp = await self.session.request(
@@ -244,8 +252,12 @@ class UpstreamClient:
                     allow_redirects=False,
                 )
             try:
-                if resp.status == HTTP_UNAUTHORIZED and auth and login_attempt == 0:
-                    await auth.rejected(handle)
+                if (
+                    resp.status == HTTP_UNAUTHORIZED
+                    and auth
+                    and login_attempt == 0
+                    and await auth.rejected(handle)
+                ):
                     continue
                 if resp.status >= 300:  # noqa: PLR2004 - anything but 2xx has a small body
                     body = await self._read_capped(method, path, resp)
@@ -267,6 +279,7 @@ class UpstreamClient:
         self, method: str, path: str, response: UpstreamResponse, passed: frozenset[int]
     ) -> UpstreamResponse:
         status = response.status
+        self.limiter.observe(response.headers)
         if status < 300 or status in passed:  # noqa: PLR2004 - the 2xx family
             self._succeeded()
             return response
@@ -282,10 +295,10 @@ class UpstreamClient:
         if status == HTTP_NOT_FOUND:
             raise UpstreamNotFoundError(*args, "not found (HTTP 404)", status=status)
         if status == HTTP_TOO_MANY:
+            retry_after = parse_retry_after(response.headers.get(hdrs.RETRY_AFTER))
+            self.limiter.pause(retry_after if retry_after is not None else 1.0)
             raise UpstreamRateLimitedError(
-                *args,
-                "rate limited (HTTP 429)",
-                retry_after=parse_retry_after(response.headers.get(hdrs.RETRY_AFTER)),
+                *args, "rate limited (HTTP 429)", retry_after=retry_after
             )
         raise UpstreamRejectedError(*args, f"HTTP {status}", status=status)
 

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
 
+from gateway.accounts import SaleAccount, SaleAccountDraft
 from gateway.http import UpstreamClient
 from gateway.models import Invoice, InvoiceStatus
 from gateway.settings import ConnectionSettings
@@ -173,3 +174,39 @@ class DemoUpstream:
         default_factory=dict
     )  # "{base_url}" is filled in
     currency: str | None = None
+
+
+@runtime_checkable
+class SaleAccountProvider(Protocol):
+    """What an adapter implements when its upstream keeps sale accounts (read and write)."""
+
+    async def list_sale_accounts(self) -> list[SaleAccount]:
+        """Every sale account of the connection."""
+        ...
+
+    async def get_sale_account(self, remote_id: str) -> SaleAccount:
+        """One account; `NotFoundError` if absent."""
+        ...
+
+    async def create_sale_account(self, draft: SaleAccountDraft) -> SaleAccount:
+        """Create (never retried blindly); `UpstreamValidationError` for refused fields."""
+        ...
+
+    async def update_sale_account(
+        self, remote_id: str, draft: SaleAccountDraft
+    ) -> SaleAccount:
+        """Change the given fields and return the account as it now is."""
+        ...
+
+    async def delete_sale_account(self, remote_id: str) -> None:
+        """Delete (or schedule the deletion of) an account."""
+        ...
+
+    async def find_created(
+        self, draft: SaleAccountDraft, created_after: datetime
+    ) -> SaleAccount | None:
+        """An account matching `draft` created after the instant, if one exists.
+
+        Used when a create's outcome was unknown: the retry looks before creating again.
+        """
+        ...

@@ -21,7 +21,7 @@ from gateway.errors import ConfigError
 CONNECTION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-KNOWN_SCOPES = frozenset({"invoices:read", "sale_accounts:write"})
+KNOWN_SCOPES = frozenset({"invoices:read", "sale_accounts:read", "sale_accounts:write"})
 SECRET_LIKE_RE = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
 MIN_CURSOR_SECRET = 32
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
@@ -71,6 +71,8 @@ class ConnectionSettings:
     currency: str | None = None
     cache_fresh_s: float = 60.0
     cache_stale_s: float = 3600.0
+    rate_limit_requests: int | None = None  # the upstream's limit per window, if known
+    rate_limit_window_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,17 +264,7 @@ def _parse_connection(
         isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)
     ):
         problems.append(f"{where}.currency: must be an ISO 4217 code such as BRL")
-    numbers = {}
-    for key, default in (
-        ("timeout_s", 10.0),
-        ("cache_fresh_s", 60.0),
-        ("cache_stale_s", 3600.0),
-    ):
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            problems.append(f"{where}.{key}: must be a non-negative number of seconds")
-            value = default
-        numbers[key] = float(value)
+    numbers = _parse_numbers(where, table, problems)
     if len(problems) > before or tz is None:
         return None
     return ConnectionSettings(
@@ -285,6 +277,34 @@ def _parse_connection(
         currency=currency,
         **numbers,
     )
+
+
+def _parse_numbers(
+    where: str, table: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    """Timeouts, cache lifetimes and the upstream rate limit of one connection."""
+    numbers: dict[str, Any] = {}
+    for key, default in (
+        ("timeout_s", 10.0),
+        ("cache_fresh_s", 60.0),
+        ("cache_stale_s", 3600.0),
+        ("rate_limit_window_s", 60.0),
+    ):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problems.append(f"{where}.{key}: must be a non-negative number of seconds")
+            value = default
+        numbers[key] = float(value)
+    limit = table.get("rate_limit_requests")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+    ):
+        problems.append(
+            f"{where}.rate_limit_requests: must be a positive integer (per window)"
+        )
+        limit = None
+    numbers["rate_limit_requests"] = limit
+    return numbers
 
 
 def _parse_secrets(

@@ -70,10 +70,11 @@ class HubsoftAuth:
         headers[hdrs.AUTHORIZATION] = f"Bearer {token.access.reveal()}"
         return token
 
-    async def rejected(self, handle: object) -> None:
+    async def rejected(self, handle: object) -> bool:
         """The token was refused (revoked or expired early): forget it."""
         if isinstance(handle, Token):
             await self._client.tokens.invalidate(self._client.http.connection, handle)
+        return True
 
 
 class HubsoftClient:

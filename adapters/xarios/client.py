@@ -56,10 +56,11 @@ class XariosAuth:
         headers[hdrs.AUTHORIZATION] = f"Bearer {token.access.reveal()}"
         return token
 
-    async def rejected(self, handle: object) -> None:
+    async def rejected(self, handle: object) -> bool:
         """A 401 mid-life: forget the access token (its refresh token stays)."""
         if isinstance(handle, Token):
             await self._client.tokens.invalidate(self._client.connection, handle)
+        return True
 
 
 class XariosClient:

@@ -26,13 +26,14 @@ from gateway.errors import (
 )
 from gateway.principal import Principal
 
-READ_SCOPE = "invoices:read"
+READ_SCOPE = ("invoices:read",)
 
 
-def _principal(request: web.Request, scope: str) -> Principal:
+def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
+    """The caller, if it holds one of `scopes`; else 403."""
     principal = request[PRINCIPAL]
-    if scope not in principal.scopes:
-        raise ForbiddenError(f"this API key lacks the {scope!r} scope")
+    if not principal.scopes & set(scopes):
+        raise ForbiddenError(f"this API key lacks the {' or '.join(scopes)!r} scope")
     return principal
 
 
@@ -55,7 +56,7 @@ def json_response(
 
 async def list_invoices(request: web.Request) -> web.Response:
     """GET /v1/invoices: the merged, sorted, paged list with `sources`."""
-    principal = _principal(request, READ_SCOPE)
+    principal = require_scope(request, READ_SCOPE)
     service = request.app[SERVICE]
     visible = [c for c in service.connections.values() if principal.may_use(c.id)]
     list_request = parse_list_request(
@@ -113,7 +114,7 @@ def _checked_id(request: web.Request, allowed_params: set[str]) -> str:
 
 async def get_invoice(request: web.Request) -> web.Response:
     """GET /v1/invoices/{id}: one invoice by canonical id."""
-    principal = _principal(request, READ_SCOPE)
+    principal = require_scope(request, READ_SCOPE)
     invoice_id = _checked_id(request, allowed_params={"include"})
     include = request.query.getall("include", [])
     if any(value != "remote" for value in include):
@@ -126,7 +127,7 @@ async def get_invoice(request: web.Request) -> web.Response:
 
 async def get_document(request: web.Request) -> web.StreamResponse:
     """GET /v1/invoices/{id}/document: the upstream's PDF, streamed chunk by chunk."""
-    principal = _principal(request, READ_SCOPE)
+    principal = require_scope(request, READ_SCOPE)
     invoice_id = _checked_id(request, allowed_params=set())
     async with request.app[SERVICE].open_document(principal, invoice_id) as doc:
         response = web.StreamResponse(
@@ -148,7 +149,7 @@ async def get_document(request: web.Request) -> web.StreamResponse:
 
 async def list_connections(request: web.Request) -> web.Response:
     """GET /v1/connections: provider, health and token state of each visible connection."""
-    principal = _principal(request, READ_SCOPE)
+    principal = require_scope(request, READ_SCOPE)
     tokens = request.app[TOKENS]
     out = []
     for conn in request.app[SERVICE].connections.values():
@@ -205,5 +206,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/invoices/{invoice_id}", get_invoice)
     app.router.add_get("/v1/invoices/{invoice_id}/document", get_document)
     app.router.add_get("/v1/connections", list_connections)
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -16,6 +16,8 @@ from gateway.errors import (
     SourcesFailedError,
     UpstreamError,
     UpstreamNotFoundError,
+    UpstreamValidationError,
+    WriteUncertainError,
 )
 
 PROBLEM_TYPE = "application/problem+json"
@@ -66,6 +68,23 @@ def from_error(err: GatewayError) -> web.Response:
         title = "Upstream timeout" if err.status == 504 else "Bad gateway"  # noqa: PLR2004
         return problem(
             err.status, "sources-failed", title, str(err), sources=err.sources
+        )
+    if isinstance(err, UpstreamValidationError):
+        return problem(
+            422,
+            "upstream-validation",
+            "Unprocessable Content",
+            f"{err.connection} refused the fields",
+            errors=err.errors,
+            connection=err.connection,
+        )
+    if isinstance(err, WriteUncertainError):
+        return problem(
+            504,
+            "write-uncertain",
+            "Upstream timeout",
+            err.reason,
+            connection=err.connection,
         )
     if isinstance(err, UpstreamNotFoundError):
         return problem(

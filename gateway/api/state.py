@@ -10,9 +10,11 @@ from gateway.principal import Principal
 from gateway.service import InvoiceService
 from gateway.settings import ApiKey, Settings
 from gateway.tokens import TokenProvider
+from gateway.writes import SaleAccountService
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", InvoiceService)
+SALE_ACCOUNTS = web.AppKey("sale_accounts", SaleAccountService)
 TOKENS = web.AppKey("tokens", TokenProvider)
 API_KEYS = web.AppKey("api_keys", dict[str, ApiKey])
 CACHE_BACKEND = web.AppKey("cache_backend", str)

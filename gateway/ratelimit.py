@@ -1,0 +1,110 @@
+"""Upstream rate limits: pace calls before the upstream has to say no.
+
+`RateLimiter` is the extension point (a Redis-shared bucket can replace the local one so
+replicas share one budget). `LocalRateLimiter` combines what we were told with what we
+observe: a token bucket sized from the connection's configured limit (rate and burst chosen
+so that no fixed window of the upstream ever sees more than the limit), the upstream's own
+`X-RateLimit-Remaining`/`X-RateLimit-Reset` (at zero remaining, wait for the reset), and a
+pause after a 429 for its `Retry-After`. Without a configured limit only the last two apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Protocol
+
+REMAINING = "X-RateLimit-Remaining"
+RESET = "X-RateLimit-Reset"
+EPOCH_THRESHOLD = (
+    1e9  # a Reset value above this is an epoch timestamp, below it a delta
+)
+MAX_RESET_WAIT_S = 120.0
+
+
+class RateLimiter(Protocol):
+    """Paces the calls of one connection."""
+
+    async def acquire(self) -> None:
+        """Wait until one more call may go out."""
+        ...
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn from a response's rate-limit headers."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for `seconds` (after a 429)."""
+        ...
+
+
+def parse_reset(raw: str | None, now: float) -> float | None:
+    """`X-RateLimit-Reset` as an epoch instant: ISO timestamp, epoch seconds or a delta."""
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(raw).timestamp()
+        except ValueError:
+            return None
+    return value if value > EPOCH_THRESHOLD else now + value
+
+
+class LocalRateLimiter:
+    """In-process pacing for one connection."""
+
+    def __init__(
+        self,
+        requests: int | None = None,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`requests` per `window_s` is the upstream's limit (None: headers only)."""
+        self._clock = clock
+        self._blocked_until = 0.0
+        self._lock = asyncio.Lock()
+        self._rate = self._capacity = 0.0
+        if requests and window_s > 0:
+            # capacity + rate * window <= requests: no upstream window can overflow.
+            self._capacity = max(1.0, requests * 0.2)
+            self._rate = (requests - self._capacity) / window_s or requests / window_s
+        self._tokens = self._capacity
+        self._stamp = clock()
+
+    async def acquire(self) -> None:
+        """Wait for a token (and for any pause), callers served in arrival order."""
+        async with self._lock:
+            while True:
+                now = self._clock()
+                wait = self._blocked_until - now
+                if wait <= 0 and self._rate:
+                    self._tokens = min(
+                        self._capacity, self._tokens + (now - self._stamp) * self._rate
+                    )
+                    self._stamp = now
+                    if self._tokens >= 1:
+                        self._tokens -= 1
+                        return
+                    wait = (1 - self._tokens) / self._rate
+                elif wait <= 0:
+                    return
+                await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """At zero remaining, hold every call until the announced reset."""
+        raw = headers.get(REMAINING)
+        if raw is None or not raw.strip().lstrip("-").isdigit():
+            return
+        if int(raw) <= 0:
+            now = self._clock()
+            reset = parse_reset(headers.get(RESET), now)
+            until = min(reset, now + MAX_RESET_WAIT_S) if reset else now + 1.0
+            self._blocked_until = max(self._blocked_until, until)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every call for `seconds`."""
+        self._blocked_until = max(self._blocked_until, self._clock() + seconds)

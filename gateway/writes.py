@@ -1,0 +1,245 @@
+"""Sale-account reads and writes: caching, invalidation, and idempotent creation.
+
+A create with an `Idempotency-Key` has exactly one upstream effect per key: the same key and
+body replays the first answer; another body is a 422; a concurrent duplicate waits for the
+first and replays it. When the upstream does not answer a create, the key is left
+`uncertain` and the client is told to retry with it; that retry first looks for an account
+created since the first attempt and only creates when there is none. Writes are never
+retried blindly, and every write drops the cached list and item it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway import jsoncodec
+from gateway.accounts import SaleAccount, SaleAccountDraft
+from gateway.cache import CachedLoader
+from gateway.errors import (
+    IdempotencyError,
+    NotFoundError,
+    UpstreamAuthError,
+    UpstreamNotFoundError,
+    UpstreamRejectedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+    WriteUncertainError,
+)
+from gateway.idempotency import IdempotencyStore
+from gateway.principal import Principal
+from gateway.providers import SaleAccountProvider
+from gateway.service import Connection
+
+LOOKBACK_S = 120.0  # clock skew allowance when looking for an uncertain create's effect
+WAIT_STEP_S = 0.05
+PENDING_LEASE_S = (
+    120.0  # a create pending longer than this lost its owner (process died)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """An HTTP-shaped outcome of a create, replayable byte for byte."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+class SaleAccountService:
+    """Sale accounts across the connections whose adapters keep them."""
+
+    def __init__(
+        self,
+        connections: Mapping[str, Connection],
+        loader: CachedLoader,
+        store: IdempotencyStore,
+        *,
+        wait_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`wait_s` bounds how long a duplicate waits for the first request."""
+        self._connections = connections
+        self._loader = loader
+        self._store = store
+        self._wait_s = wait_s
+        self._clock = clock
+
+    def capable(self, principal: Principal) -> list[str]:
+        """Connection ids this caller may use for sale accounts."""
+        return [
+            cid
+            for cid, conn in self._connections.items()
+            if principal.may_use(cid) and isinstance(conn.adapter, SaleAccountProvider)
+        ]
+
+    def _provider(
+        self, principal: Principal, connection: str
+    ) -> tuple[Connection, SaleAccountProvider]:
+        conn = self._connections.get(connection)
+        if conn is None or connection not in self.capable(principal):
+            raise NotFoundError(f"no sale-account connection {connection!r}")
+        adapter = conn.adapter
+        assert isinstance(adapter, SaleAccountProvider)  # noqa: S101 - checked by capable()
+        return conn, adapter
+
+    def resolve(self, principal: Principal, account_id: str) -> tuple[str, str]:
+        """Split a canonical id into (connection, remote id), or 404."""
+        provider, _, rest = account_id.partition(":")
+        connection, _, remote_id = rest.partition(":")
+        conn = self._connections.get(connection)
+        if conn is None or conn.settings.provider != provider or not remote_id:
+            raise NotFoundError(f"no sale account {account_id!r}")
+        self._provider(principal, connection)
+        return connection, remote_id
+
+    async def list(self, principal: Principal, connection: str) -> list[SaleAccount]:
+        """Every account of a connection (cached)."""
+        conn, adapter = self._provider(principal, connection)
+
+        async def load() -> bytes:
+            accounts = await adapter.list_sale_accounts()
+            return jsoncodec.dumps([a.to_dict() for a in accounts])
+
+        lookup = await self._loader.load(
+            f"{connection}:sale_accounts",
+            load,
+            fresh_s=conn.settings.cache_fresh_s,
+            stale_s=conn.settings.cache_stale_s,
+        )
+        return [SaleAccount.from_dict(raw) for raw in jsoncodec.loads(lookup.value)]
+
+    async def get(self, principal: Principal, account_id: str) -> SaleAccount:
+        """One account (cached)."""
+        connection, remote_id = self.resolve(principal, account_id)
+        conn, adapter = self._provider(principal, connection)
+
+        async def load() -> bytes:
+            return jsoncodec.dumps(
+                (await adapter.get_sale_account(remote_id)).to_dict()
+            )
+
+        try:
+            lookup = await self._loader.load(
+                f"{connection}:sale_account:{remote_id}",
+                load,
+                fresh_s=conn.settings.cache_fresh_s,
+                stale_s=conn.settings.cache_stale_s,
+            )
+        except UpstreamNotFoundError as err:
+            raise NotFoundError(f"no sale account {account_id!r}") from err
+        return SaleAccount.from_dict(jsoncodec.loads(lookup.value))
+
+    async def update(
+        self, principal: Principal, account_id: str, draft: SaleAccountDraft
+    ) -> SaleAccount:
+        """Change the given fields; caches of the account and the list are dropped."""
+        connection, remote_id = self.resolve(principal, account_id)
+        _, adapter = self._provider(principal, connection)
+        try:
+            return await adapter.update_sale_account(remote_id, draft)
+        except UpstreamNotFoundError as err:
+            raise NotFoundError(f"no sale account {account_id!r}") from err
+        finally:
+            await self._invalidate(connection, remote_id)
+
+    async def delete(self, principal: Principal, account_id: str) -> None:
+        """Delete (the upstream may only schedule it); caches dropped."""
+        connection, remote_id = self.resolve(principal, account_id)
+        _, adapter = self._provider(principal, connection)
+        try:
+            await adapter.delete_sale_account(remote_id)
+        except UpstreamNotFoundError as err:
+            raise NotFoundError(f"no sale account {account_id!r}") from err
+        finally:
+            await self._invalidate(connection, remote_id)
+
+    async def create(
+        self,
+        principal: Principal,
+        connection: str,
+        draft: SaleAccountDraft,
+        idempotency_key: str | None,
+    ) -> WriteResult:
+        """Create once per key; see the module docstring for every case."""
+        _, adapter = self._provider(principal, connection)
+        if idempotency_key is None:
+            return await self._create(connection, adapter, draft)
+        key = f"{principal.name}:{connection}:{idempotency_key}"
+        fingerprint = hashlib.sha256(
+            jsoncodec.dumps({"c": connection, "d": draft.fingerprint_source()})
+        ).hexdigest()
+        started_at = await self._claim(key, fingerprint)
+        if isinstance(started_at, WriteResult):
+            return started_at
+        if (
+            started_at is not None
+        ):  # an earlier attempt's outcome is unknown: look first
+            found = await adapter.find_created(
+                draft, datetime.fromtimestamp(started_at - LOOKBACK_S, UTC)
+            )
+            if found is not None:
+                result = WriteResult(201, jsoncodec.dumps(found.to_dict()))
+                await self._store.complete(key, result.status, result.body)
+                await self._invalidate(connection, found.remote_id)
+                return result
+        try:
+            result = await self._create(connection, adapter, draft)
+        except (UpstreamTimeoutError, UpstreamUnavailableError) as err:
+            # Sent, and no answer (or a 5xx): it may have been created. Never guess.
+            await self._store.mark_uncertain(key)
+            raise WriteUncertainError(
+                err.connection,
+                err.method,
+                err.path,
+                "no answer from the upstream: the account may or may not exist; "
+                "retry with the same Idempotency-Key (it will not be created twice)",
+            ) from err
+        except (UpstreamRejectedError, UpstreamAuthError):
+            await self._store.release(
+                key
+            )  # refused: nothing happened, a fixed body may retry
+            raise
+        await self._store.complete(key, result.status, result.body)
+        return result
+
+    async def _claim(self, key: str, fingerprint: str) -> WriteResult | float | None:
+        """Own the key: None (new), a start instant (uncertain, taken over) or a replay."""
+        deadline = self._clock() + self._wait_s
+        while True:
+            existing = await self._store.reserve(key, fingerprint)
+            if existing is None:
+                return None
+            if existing.fingerprint != fingerprint:
+                raise IdempotencyError(
+                    "this Idempotency-Key was used with a different request body",
+                    status=422,
+                )
+            if existing.state == "done":
+                return WriteResult(existing.status, existing.body, replayed=True)
+            # The record's start instant bounds where the earlier effect can be found.
+            stale_before = self._clock() - PENDING_LEASE_S
+            if await self._store.take_over(key, stale_before):
+                return existing.started_at
+            if self._clock() >= deadline:
+                raise IdempotencyError(
+                    "a request with this Idempotency-Key is still in progress; retry later",
+                    status=409,
+                )
+            await asyncio.sleep(WAIT_STEP_S)
+
+    async def _create(
+        self, connection: str, adapter: SaleAccountProvider, draft: SaleAccountDraft
+    ) -> WriteResult:
+        account = await adapter.create_sale_account(draft)
+        await self._invalidate(connection, account.remote_id)
+        return WriteResult(201, jsoncodec.dumps(account.to_dict()))
+
+    async def _invalidate(self, connection: str, remote_id: str) -> None:
+        await self._loader.invalidate(f"{connection}:sale_accounts")
+        await self._loader.invalidate(f"{connection}:sale_account:{remote_id}")
