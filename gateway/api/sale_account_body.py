@@ -55,11 +55,13 @@ class _Checker:
     ) -> Decimal | None:
         if raw is None:
             return None
-        try:
-            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-                raise InvalidOperation
-            value = Decimal(str(raw))
-        except InvalidOperation:
+        value = None
+        if not isinstance(raw, bool) and isinstance(raw, str | int | float):
+            try:
+                value = Decimal(str(raw))
+            except InvalidOperation:
+                value = None
+        if value is None:
             self.fail(
                 field, 'must be a decimal number (a string such as "36.00" is best)'
             )
