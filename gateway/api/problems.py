@@ -52,7 +52,7 @@ def problem(
     )
 
 
-def from_error(err: GatewayError) -> web.Response:
+def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911 - one branch per family
     """Translate any gateway error into its problem response."""
     if isinstance(err, InvalidRequestError):
         return problem(400, "invalid-request", err.title, err.detail, errors=err.errors)
