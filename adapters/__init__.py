@@ -14,10 +14,12 @@ from gateway.errors import ConfigError
 PROVIDERS: dict[str, str] = {
     "hubsoft": "adapters.hubsoft.adapter:create",
     "xarios": "adapters.xarios.adapter:create",
+    "fintera": "adapters.fintera.adapter:create",
 }
 SIMULATORS: dict[str, str] = {
     "hubsoft": "adapters.hubsoft.simulator:demo_upstream",
     "xarios": "adapters.xarios.simulator:demo_upstream",
+    "fintera": "adapters.fintera.simulator:demo_upstream",
 }
 AUTHORIZERS: dict[str, str] = {
     "xarios": "adapters.xarios.authorize:run",

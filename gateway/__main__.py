@@ -138,6 +138,9 @@ def demo_config(
         )
         if up.currency:
             parts.append(f'currency = "{up.currency}"')
+        if up.rate_limit:
+            parts.append(f"rate_limit_requests = {up.rate_limit[0]}")
+            parts.append(f"rate_limit_window_s = {up.rate_limit[1]}")
         parts.append(f"[connections.{cid}.secrets]")
         for name, value in up.secrets.items():
             var = f"DEMO_{cid}_{name}".upper().replace("-", "_")

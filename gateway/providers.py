@@ -174,6 +174,9 @@ class DemoUpstream:
         default_factory=dict
     )  # "{base_url}" is filled in
     currency: str | None = None
+    rate_limit: tuple[int, float] | None = (
+        None  # requests per window (s), as configured
+    )
 
 
 @runtime_checkable

@@ -1,0 +1,1 @@
+"""Fintera Financeiro (financial ERP) adapter: receivable accounts and sale accounts."""

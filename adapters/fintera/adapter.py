@@ -1,0 +1,240 @@
+"""Fintera adapter: receivable accounts as invoices, sale accounts read and write.
+
+Receivables live under entities (`options.entity_ids`, else every entity the token sees).
+A customer document is first found among `/people` (Fintera keeps it formatted), then
+receivables are asked for by `person_id`; due-date bounds go upstream as Fintera's
+`search[due_date_gte|lte]` (dd/mm/yyyy). Without a customer, a due window is required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
+from typing import Any
+
+from adapters.fintera import mapping
+from adapters.fintera.client import FinteraClient
+from gateway.accounts import SaleAccount, SaleAccountDraft
+from gateway.errors import ConfigError, NotFoundError, UpstreamNotFoundError
+from gateway.models import Invoice
+from gateway.providers import (
+    AdapterFactory,
+    Document,
+    InvoiceQuery,
+    ProviderContext,
+    SourceResult,
+    map_rows,
+)
+
+REMOTE_ID_RE = re.compile(r"^(\d{1,18})-(\d{1,18})$")
+SALE_ID_RE = re.compile(r"^\d{1,18}$")
+MAX_TENANT_SPAN_DAYS = 366
+
+
+class FinteraAdapter:
+    """Receivables and sale accounts of one Fintera account."""
+
+    def __init__(
+        self, ctx: ProviderContext, client: FinteraClient, entities: list[int]
+    ) -> None:
+        """Compose context, client and the configured entities (empty: discover)."""
+        self._ctx = ctx
+        self._client = client
+        self._entities = entities
+
+    def unsupported(self, query: InvoiceQuery) -> str | None:
+        """Fintera lists by person, or entity-wide over a bounded due window."""
+        if query.contract_id:
+            return "Fintera receivables have no contract id"
+        if query.customer_document or query.customer_id:
+            return None
+        if query.due_from is None or query.due_to is None:
+            return "needs a customer filter, or both due_from and due_to"
+        if (query.due_to - query.due_from).days > MAX_TENANT_SPAN_DAYS:
+            return f"an entity-wide due window may span at most {MAX_TENANT_SPAN_DAYS} days"
+        return None
+
+    async def list_invoices(self, query: InvoiceQuery) -> SourceResult:
+        """Receivables of the person(s) asked for, in every entity."""
+        people: dict[str, dict[str, Any]] = {}
+        if query.customer_document:
+            found = await self._client.get_all(
+                "/people",
+                {
+                    "search[federation_subscription_number_equals]": mapping.format_document(
+                        query.customer_document
+                    )
+                },
+            )
+            people = {
+                str(p["id"]): p
+                for p in (mapping.unwrap(r, "person") for r in found.rows)
+            }
+            if query.customer_id:
+                people = {k: v for k, v in people.items() if k == query.customer_id}
+            if not people:
+                return SourceResult(())
+        search = _due_search(query.due_from, query.due_to)
+        person_ids: list[str | None] = list(people) or [query.customer_id]
+        pages = await asyncio.gather(
+            *(
+                self._client.get_all(
+                    f"/entities/{entity}/receivable_accounts",
+                    {**search, **({"search[person_id_equals]": pid} if pid else {})},
+                )
+                for entity in await self._entity_ids()
+                for pid in person_ids
+            )
+        )
+        rows = [
+            mapping.unwrap(r, "receivable_account") for page in pages for r in page.rows
+        ]
+        note = (
+            "page cap reached; not every page was read"
+            if any(p.truncated for p in pages)
+            else None
+        )
+        today, conn = self._ctx.today(), self._ctx.settings
+
+        def one(raw: dict[str, Any]) -> Invoice:
+            person = people.get(str(raw.get("person_id")))
+            return mapping.to_invoice(
+                raw,
+                connection=conn.id,
+                today=today,
+                person=person,
+                currency=conn.currency or "BRL",
+            )
+
+        return map_rows(rows, one, self._ctx, note)
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        """One receivable by `<entity>-<id>`, with its person looked up."""
+        match = REMOTE_ID_RE.match(remote_id)
+        if match is None:
+            raise NotFoundError(f"no Fintera receivable {remote_id!r}")
+        entity, ident = match.groups()
+        raw = mapping.unwrap(
+            await self._client.get(f"/entities/{entity}/receivable_accounts/{ident}"),
+            "receivable_account",
+        )
+        person = None
+        if raw.get("person_id") is not None:
+            with contextlib.suppress(UpstreamNotFoundError):
+                person = mapping.unwrap(
+                    await self._client.get(f"/people/{raw['person_id']}"), "person"
+                )
+        conn = self._ctx.settings
+        return mapping.to_invoice(
+            raw,
+            connection=conn.id,
+            today=self._ctx.today(),
+            person=person,
+            currency=conn.currency or "BRL",
+        )
+
+    def open_document(self, remote_id: str) -> AbstractAsyncContextManager[Document]:
+        """Fintera receivables carry no document."""
+        raise NotFoundError(f"Fintera receivable {remote_id!r} has no document")
+
+    # --- sale accounts -------------------------------------------------------------------
+    async def list_sale_accounts(self) -> list[SaleAccount]:
+        """Every sale account (all pages)."""
+        page = await self._client.get_all("/sale_accounts")
+        return [self._account(mapping.unwrap(r, "sale_account")) for r in page.rows]
+
+    async def get_sale_account(self, remote_id: str) -> SaleAccount:
+        """One sale account."""
+        raw = await self._client.get(f"/sale_accounts/{_sale_id(remote_id)}")
+        return self._account(mapping.unwrap(raw, "sale_account"))
+
+    async def create_sale_account(self, draft: SaleAccountDraft) -> SaleAccount:
+        """POST once; the 201 body is the account."""
+        raw = await self._client.send(
+            "POST", "/sale_accounts", mapping.to_upstream(draft)
+        )
+        return self._account(mapping.unwrap(raw, "sale_account"))
+
+    async def update_sale_account(
+        self, remote_id: str, draft: SaleAccountDraft
+    ) -> SaleAccount:
+        """PUT the given fields, then read the account back (PUT may answer empty)."""
+        ident = _sale_id(remote_id)
+        await self._client.send(
+            "PUT", f"/sale_accounts/{ident}", mapping.to_upstream(draft)
+        )
+        return await self.get_sale_account(ident)
+
+    async def delete_sale_account(self, remote_id: str) -> None:
+        """DELETE only schedules the destruction upstream."""
+        await self._client.send("DELETE", f"/sale_accounts/{_sale_id(remote_id)}")
+
+    async def find_created(
+        self, draft: SaleAccountDraft, created_after: datetime
+    ) -> SaleAccount | None:
+        """The newest account matching the draft created after the instant."""
+        found = [
+            a
+            for a in await self.list_sale_accounts()
+            if mapping.matches(a, draft)
+            and a.created_at is not None
+            and a.created_at >= created_after
+        ]
+        return max(found, key=lambda a: a.created_at or created_after, default=None)
+
+    def _account(self, raw: dict[str, Any]) -> SaleAccount:
+        return mapping.to_sale_account(raw, connection=self._ctx.settings.id)
+
+    async def _entity_ids(self) -> list[int]:
+        if not self._entities:
+            page = await self._client.get_all("/entities")
+            self._entities = [int(mapping.unwrap(r, "entity")["id"]) for r in page.rows]
+        return self._entities
+
+
+def _sale_id(remote_id: str) -> str:
+    if not SALE_ID_RE.match(remote_id):
+        raise NotFoundError(f"no Fintera sale account {remote_id!r}")
+    return remote_id
+
+
+def _due_search(start: date | None, end: date | None) -> dict[str, str]:
+    """Fintera's Ransack filters take dd/mm/yyyy (as its production clients send)."""
+    out = {}
+    if start:
+        out["search[due_date_gte]"] = f"{start:%d/%m/%Y}"
+    if end:
+        out["search[due_date_lte]"] = f"{end:%d/%m/%Y}"
+    return out
+
+
+def create(ctx: ProviderContext) -> FinteraAdapter:
+    """Factory named in the registry."""
+    problems = []
+    if "api_token" not in ctx.settings.secrets:
+        problems.append("secrets.api_token: required by fintera")
+    entities = ctx.settings.options.get("entity_ids", [])
+    if not isinstance(entities, list) or not all(
+        isinstance(e, int) and e > 0 for e in entities
+    ):
+        problems.append("options.entity_ids: must be a list of entity ids (integers)")
+        entities = []
+    account = ctx.settings.options.get("account_id")
+    if account is not None and not (
+        isinstance(account, int | str) and str(account).isdigit()
+    ):
+        problems.append("options.account_id: must be the numeric ACCOUNT_ID")
+    if problems:
+        raise ConfigError(problems)
+    client = FinteraClient(
+        ctx.http,
+        ctx.settings.secrets["api_token"],
+        None if account is None else str(account),
+    )
+    return FinteraAdapter(ctx, client, list(entities))
+
+
+_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -1,0 +1,189 @@
+"""Fintera HTTP + auth only: Basic with the static API token, `ACCOUNT_ID`, Link paging.
+
+The token is the Basic user name (the password is ignored); there is no refresh, so a 401
+(whose body is HTML, never decoded) is final, and so are 402 (subscription overdue) and
+403 (plan without API access): each is reported as the configuration problem it is, and
+none is retried. JSON is asked for explicitly; an XML answer is read too. Lists are bare
+arrays of `{"<resource>": {...}}` whose pages are linked only in the `Link` header, and a
+page past the end is `200 []`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import hdrs
+from yarl import URL
+
+from adapters.fintera import xmlcodec
+from gateway.errors import (
+    FieldError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+    UpstreamValidationError,
+)
+from gateway.http import UpstreamClient, UpstreamResponse
+from gateway.retry import RetryPolicy
+from gateway.settings import Secret
+
+READ_RETRY = RetryPolicy(attempts=3, max_delay_s=5.0)
+PASSED = frozenset({402, 403, 422})
+MAX_PAGES = 200
+PER_PAGE = "100"
+LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
+FIELD_NAMES = {"provider": "acquirer"}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Rows of every page, and whether the page cap stopped the walk."""
+
+    rows: list[Any]
+    truncated: bool
+
+
+class FinteraAuth:
+    """Static credentials: nothing to renew, so a 401 is never retried."""
+
+    def __init__(self, token: Secret, account_id: str | None) -> None:
+        """Keep the token and the optional account selector."""
+        self._token = token
+        self._account_id = account_id
+
+    async def apply(self, headers: dict[str, str]) -> object:
+        """Basic auth with the token as user name, plus `ACCOUNT_ID` when configured."""
+        pair = base64.b64encode(f"{self._token.reveal()}:X".encode()).decode()
+        headers[hdrs.AUTHORIZATION] = f"Basic {pair}"
+        headers[hdrs.ACCEPT] = "application/json"
+        if self._account_id:
+            headers["ACCOUNT_ID"] = self._account_id
+        return None
+
+    async def rejected(self, _handle: object) -> bool:
+        """A refused static token stays refused."""
+        return False
+
+
+class FinteraClient:
+    """Typed calls to one Fintera account."""
+
+    def __init__(
+        self, http: UpstreamClient, token: Secret, account_id: str | None
+    ) -> None:
+        """Compose the funnel and the static credentials."""
+        self.http = http
+        self._auth = FinteraAuth(token, account_id)
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """One JSON (or XML) document."""
+        response = await self.http.request(
+            "GET",
+            path + ".json",
+            params=params,
+            auth=self._auth,
+            retry=READ_RETRY,
+            pass_statuses=PASSED,
+        )
+        return self._decode("GET", path, response)
+
+    async def get_all(self, path: str, params: dict[str, str] | None = None) -> Page:
+        """Every row of a paged list, following `Link: rel="next"` until none or `[]`."""
+        rows: list[Any] = []
+        target, query = (
+            path + ".json",
+            {**(params or {}), "page": "1", "per_page": PER_PAGE},
+        )
+        for _ in range(MAX_PAGES):
+            response = await self.http.request(
+                "GET",
+                target,
+                params=query,
+                auth=self._auth,
+                retry=READ_RETRY,
+                pass_statuses=PASSED,
+            )
+            page = self._decode("GET", path, response)
+            if not isinstance(page, list):
+                raise UpstreamProtocolError(
+                    self.http.connection, "GET", path, "list is not an array"
+                )
+            rows.extend(page)
+            following = self._next(path, response)
+            if not page or following is None:
+                return Page(rows, truncated=False)
+            target, query = following
+        return Page(rows, truncated=True)
+
+    async def send(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Any:
+        """A write: never retried; 422 field errors come back in the gateway's names."""
+        response = await self.http.request(
+            method, path + ".json", json=body, auth=self._auth, pass_statuses=PASSED
+        )
+        if not response.body.strip():
+            return None
+        return self._decode(method, path, response)
+
+    def _next(
+        self, path: str, response: UpstreamResponse
+    ) -> tuple[str, dict[str, str]] | None:
+        found = LINK_RE.findall(response.headers.get("Link", ""))
+        links = {rel: url for url, rel in found}
+        if "next" not in links:
+            return None
+        url, base = URL(links["next"]), URL(self.http.base_url)
+        if url.is_absolute() and url.origin() != base.origin():
+            raise UpstreamProtocolError(
+                self.http.connection, "GET", path, "next page on another host"
+            )
+        return url.path, dict(url.query)
+
+    def _decode(self, method: str, path: str, response: UpstreamResponse) -> Any:
+        self._refuse(method, path, response)
+        if "xml" in response.content_type:
+            try:
+                return xmlcodec.loads(response.body)
+            except xmlcodec.XmlError as err:
+                raise UpstreamProtocolError(
+                    self.http.connection, method, path, str(err)
+                ) from err
+        return self.http.decode_json(method, path, response)
+
+    def _refuse(self, method: str, path: str, response: UpstreamResponse) -> None:
+        args = (self.http.connection, method, path)
+        if response.status == 402:  # noqa: PLR2004
+            raise UpstreamRejectedError(
+                *args,
+                "Fintera subscription overdue (HTTP 402): the account owner must pay",
+                status=402,
+            )
+        if response.status == 403:  # noqa: PLR2004
+            raise UpstreamRejectedError(
+                *args,
+                "Fintera refused access (HTTP 403): the plan has no API access "
+                "or the entity is not permitted",
+                status=403,
+            )
+        if response.status == 422:  # noqa: PLR2004
+            raise UpstreamValidationError(*args, field_errors(response, self.http))
+
+
+def field_errors(response: UpstreamResponse, http: UpstreamClient) -> list[FieldError]:
+    """Fintera's 422 body — `{"field": ["msg", ...]}` or `{"error": "msg"}` — as field errors."""
+    try:
+        payload = http.decode_json("POST", "/422", response)
+    except UpstreamProtocolError:
+        return [FieldError("body", "refused by the upstream (unreadable error body)")]
+    if not isinstance(payload, dict):
+        return [FieldError("body", "refused by the upstream")]
+    if "error" in payload and isinstance(payload["error"], str):
+        return [FieldError("body", payload["error"][:300])]
+    return [
+        FieldError(FIELD_NAMES.get(str(name), str(name)), str(message)[:300])
+        for name, messages in payload.items()
+        for message in (messages if isinstance(messages, list) else [messages])
+    ]
