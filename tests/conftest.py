@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters.fintera.simulator import FinteraSimulator
 from adapters.hubsoft.simulator import HubsoftSimulator
 from adapters.xarios.simulator import XariosSimulator
 from gateway.app import create_app
@@ -53,4 +54,17 @@ def xarios_sim() -> XariosSimulator:
 async def xarios_url(xarios_sim, aiohttp_server) -> str:
     """The Xarios simulator on a loopback port."""
     server: TestServer = await aiohttp_server(xarios_sim.app())
+    return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+def fintera_sim() -> FinteraSimulator:
+    """A seeded Fintera user (two accounts, two entities), 60 requests a minute."""
+    return FinteraSimulator(today=TODAY)
+
+
+@pytest.fixture
+async def fintera_url(fintera_sim, aiohttp_server) -> str:
+    """The Fintera simulator on a loopback port."""
+    server: TestServer = await aiohttp_server(fintera_sim.app())
     return str(server.make_url("")).rstrip("/")

@@ -13,6 +13,7 @@ TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 API_KEY = "test-key-0123456789"
 LIMITED_KEY = "limited-key-0123456789"
+READER_KEY = "reader-key-0123456789"
 CURSOR_SECRET = "s" * 40
 
 
@@ -42,6 +43,12 @@ def make_settings(*connections: ConnectionSettings, **kw) -> Settings:
         ApiKey(
             "tests",
             hashlib.sha256(API_KEY.encode()).hexdigest(),
+            frozenset({"invoices:read", "sale_accounts:write"}),
+            None,
+        ),
+        ApiKey(
+            "reader",
+            hashlib.sha256(READER_KEY.encode()).hexdigest(),
             frozenset({"invoices:read"}),
             None,
         ),
@@ -89,6 +96,23 @@ def xarios_connection(
     return ConnectionSettings(
         id=cid,
         provider="xarios",
+        base_url=base_url,
+        secrets=secrets,
+        options=options,
+        **kw,
+    )
+
+
+def fintera_connection(base_url: str, cid: str = "fin", **kw) -> ConnectionSettings:
+    """A Fintera connection with the simulator's token and account."""
+    from adapters.fintera.simulator import API_TOKEN, ENTITIES  # noqa: PLC0415
+
+    options = {"account_id": 3613, "entity_ids": ENTITIES, **kw.pop("options", {})}
+    options = {k: v for k, v in options.items() if v is not None}
+    secrets = kw.pop("secrets", {"api_token": Secret(API_TOKEN)})
+    return ConnectionSettings(
+        id=cid,
+        provider="fintera",
         base_url=base_url,
         secrets=secrets,
         options=options,

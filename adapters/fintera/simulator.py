@@ -86,6 +86,11 @@ class FinteraSimulator:
     slow_create_s: float = 2.0
     board: FaultBoard = field(default_factory=lambda: FaultBoard(FAULTS))
     throttled: int = 0
+    max_per_page: int = 400
+    stale_next: bool = (
+        False  # a buggy upstream that links `next` even from the last page
+    )
+    force_xml: bool = False  # answer XML whatever was asked
 
     def __post_init__(self) -> None:
         """Seed people, receivables and sale accounts; open the first rate window."""
@@ -313,9 +318,13 @@ class FinteraSimulator:
                 body=b'[{"receivable_account": {"id": 1',
                 content_type="application/json",
             )
-        wants_xml = request.match_info.get("ext") == ".xml" or (
-            not request.match_info.get("ext")
-            and "xml" in request.headers.get("Accept", "")
+        wants_xml = (
+            self.force_xml
+            or request.match_info.get("ext") == ".xml"
+            or (
+                not request.match_info.get("ext")
+                and "xml" in request.headers.get("Accept", "")
+            )
         )
         if wants_xml:
             return web.Response(
@@ -338,10 +347,8 @@ class FinteraSimulator:
     ) -> web.Response:
         try:
             page = max(1, int(request.query.get("page", "1")))
-            per = min(
-                400,
-                max(1, int(request.query.get("per_page", str(self.per_page_default)))),
-            )
+            asked = int(request.query.get("per_page", str(self.per_page_default)))
+            per = min(self.max_per_page, max(1, asked))
         except ValueError:
             page, per = 1, self.per_page_default
         last = max(1, math.ceil(len(items) / per))
@@ -355,7 +362,7 @@ class FinteraSimulator:
         links = [link(1, "first")]
         if page > 1:
             links.append(link(min(page - 1, last), "prev"))
-        if page < last:
+        if page < last or (self.stale_next and page <= last):
             links += [link(page + 1, "next"), link(last, "last")]
         chunk = items[(page - 1) * per : page * per]  # past the end: [] (a quirk kept)
         return self._render(
