@@ -7,51 +7,152 @@ knows a vendor.
 
 from __future__ import annotations
 
+import asyncio
+import random
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from gateway import jsoncodec
+
+GENERIC_FAULTS = frozenset(
+    {
+        "latency",  # value: seconds before answering
+        "hang",  # never answers (until the client gives up)
+        "status",  # value: an HTTP error status, HTML body
+        "unauthorized",  # 401, empty body
+        "rate_limited",  # 429 with Retry-After: value seconds
+        "malformed",  # 200 JSON cut in the middle
+        "html",  # 200 with an HTML page instead of JSON
+        "huge",  # 200 JSON of `value` bytes (default 2 MB)
+        "trickle",  # 200 JSON sent a few bytes every `value` seconds
+        "reset",  # headers and half a body, then the connection is cut
+    }
+)
+DEFAULT_HUGE = 2 * 1024 * 1024
 
 
 @dataclass
 class Fault:
-    """One switched-on fault; `remaining` None means until cleared."""
+    """One switched-on fault.
+
+    It lasts `remaining` requests (None: until cleared), on paths matching `path` (None:
+    the simulator's default scope), on a `ratio` of those requests.
+    """
 
     value: Any
     remaining: int | None = None
+    path: re.Pattern[str] | None = None
+    ratio: float = 1.0
 
 
 @dataclass
 class FaultBoard:
-    """The faults a simulator knows, which are on, and the request log."""
+    """The faults a simulator knows, which are on, and the request log.
+
+    `known` lists the simulator's own faults; the generic ones (`GENERIC_FAULTS`) are
+    served by `middleware` for every simulator alike, on paths matching `scope`.
+    """
 
     known: frozenset[str]
+    scope: re.Pattern[str] = field(default_factory=lambda: re.compile(r"^/(?!__sim)"))
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(3))
 
-    def set(self, name: str, value: Any = True, times: int | None = None) -> None:
+    def set(
+        self,
+        name: str,
+        value: Any = True,
+        times: int | None = None,
+        *,
+        path: str | None = None,
+        ratio: float = 1.0,
+    ) -> None:
         """Switch a fault on (for `times` requests, or until cleared)."""
-        if name not in self.known:
-            raise ValueError(f"unknown fault {name!r}; known: {sorted(self.known)}")
-        self.faults[name] = Fault(value, times)
+        if name not in self.known | GENERIC_FAULTS:
+            raise ValueError(
+                f"unknown fault {name!r}; known: {sorted(self.known | GENERIC_FAULTS)}"
+            )
+        self.faults[name] = Fault(
+            value, times, re.compile(path) if path else None, ratio
+        )
 
     def clear(self) -> None:
         """Back to normal behaviour."""
         self.faults.clear()
 
-    def take(self, name: str) -> Any:
-        """The fault's value if on (counting one use), else None."""
+    def take(self, name: str, path: str | None = None) -> Any:
+        """The fault's value if it applies to this request (counting one use), else None."""
         fault = self.faults.get(name)
         if fault is None:
+            return None
+        if path is not None and not (fault.path or self.scope).search(path):
+            return None
+        if fault.ratio < 1.0 and self.rng.random() >= fault.ratio:
             return None
         if fault.remaining is not None:
             fault.remaining -= 1
             if fault.remaining <= 0:
                 del self.faults[name]
         return fault.value
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Log every request and serve the generic faults before the simulator sees it."""
+        if request.path.startswith("/__sim"):
+            return await handler(request)
+        self.log(request)
+        path = request.path
+        if (delay := self.take("latency", path)) is not None:
+            await asyncio.sleep(float(delay))
+        if self.take("hang", path) is not None:
+            await asyncio.sleep(3600)
+        faulty = await self._fault_response(request, path)
+        return faulty if faulty is not None else await handler(request)
+
+    async def _fault_response(  # noqa: PLR0911 - one answer per fault kind
+        self, request: web.Request, path: str
+    ) -> web.StreamResponse | None:
+        if (status := self.take("status", path)) is not None:
+            code = int(status) if status is not True else 503
+            return web.Response(
+                status=code, text=f"<h1>{code}</h1>", content_type="text/html"
+            )
+        if self.take("unauthorized", path) is not None:
+            return web.Response(status=401)
+        if (wait := self.take("rate_limited", path)) is not None:
+            seconds = "1" if wait is True else str(wait)
+            return web.Response(
+                status=429, text="Too Many Requests", headers={"Retry-After": seconds}
+            )
+        if self.take("malformed", path) is not None:
+            return web.Response(
+                body=b'{"status": "success", "data": [{"id": ',
+                content_type="application/json",
+            )
+        if self.take("html", path) is not None:
+            return web.Response(
+                text="<html><body>Maintenance</body></html>", content_type="text/html"
+            )
+        if (size := self.take("huge", path)) is not None:
+            blob = (
+                b'{"data": "'
+                + b"x" * (DEFAULT_HUGE if size is True else int(size))
+                + b'"}'
+            )
+            return web.Response(body=blob, content_type="application/json")
+        if (step := self.take("trickle", path)) is not None:
+            return await _trickle(request, 0.5 if step is True else float(step))
+        if self.take("reset", path) is not None:
+            return await _reset(request)
+        return None
 
     def log(self, request: web.Request) -> None:
         """Record a request (method, path, query) for tests to assert on."""
@@ -73,8 +174,14 @@ class FaultBoard:
         async def set_fault(request: web.Request) -> web.Response:
             body = await request.json(loads=jsoncodec.loads)
             try:
-                self.set(body["name"], body.get("value", True), body.get("times"))
-            except (KeyError, ValueError, TypeError) as err:
+                self.set(
+                    body["name"],
+                    body.get("value", True),
+                    body.get("times"),
+                    path=body.get("path"),
+                    ratio=float(body.get("ratio", 1.0)),
+                )
+            except (KeyError, ValueError, TypeError, re.error) as err:
                 return json_response({"error": str(err)}, status=400)
             return json_response({"faults": sorted(self.faults)})
 
@@ -88,6 +195,29 @@ class FaultBoard:
         app.router.add_post("/__sim/faults", set_fault)
         app.router.add_delete("/__sim/faults", clear)
         app.router.add_get("/__sim/requests", requests)
+
+
+async def _trickle(request: web.Request, step: float) -> web.StreamResponse:
+    """A valid JSON body, a few bytes at a time."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    for piece in (b'{"status": ', b'"success", ', b'"data": ', b"[]}"):
+        await asyncio.sleep(step)
+        await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+async def _reset(request: web.Request) -> web.StreamResponse:
+    """Promise a body, send half of it, cut the connection."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = 4096
+    await response.prepare(request)
+    await response.write(b'{"status": "success", "data": [')
+    await asyncio.sleep(0.01)
+    if request.transport is not None:
+        request.transport.abort()
+    return response
 
 
 def json_response(payload: Any, status: int = 200) -> web.Response:

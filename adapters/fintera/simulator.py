@@ -62,9 +62,7 @@ METHODS = {
     "transfer",
     "pix",
 }
-FAULTS = frozenset(
-    {"latency", "status", "malformed", "overdue", "no_api", "slow_create"}
-)
+FAULTS = frozenset({"overdue", "no_api", "slow_create"})  # plus simkit's generic ones
 TZ = ZoneInfo("America/Sao_Paulo")
 
 
@@ -218,7 +216,7 @@ class FinteraSimulator:
     # --- app ---------------------------------------------------------------------------
     def app(self) -> web.Application:
         """The Fintera Financeiro API."""
-        app = web.Application(middlewares=[self._middleware])
+        app = web.Application(middlewares=[self.board.middleware, self._middleware])
         ext = r"{ext:(\.json|\.xml)?}"
         app.router.add_get(f"/entities{ext}", self._entities)
         app.router.add_get(f"/people{ext}", self._people)
@@ -244,9 +242,6 @@ class FinteraSimulator:
     ) -> web.StreamResponse:
         if request.path.startswith("/__sim"):
             return await handler(request)
-        self.board.log(request)
-        if (latency := self.board.take("latency")) is not None:
-            await asyncio.sleep(float(latency))
         user, _, _ = _basic(request.headers.get("Authorization", ""))
         if user != API_TOKEN:
             return web.Response(
@@ -298,12 +293,6 @@ class FinteraSimulator:
                 },
                 status=422,
             )
-        if (status := self.board.take("status")) is not None:
-            return web.Response(
-                status=int(status),
-                text="<h1>We're sorry</h1>",
-                content_type="text/html",
-            )
         return None
 
     def _render(
@@ -313,11 +302,6 @@ class FinteraSimulator:
         status: int = 200,
         headers: dict[str, str] | None = None,
     ) -> web.Response:
-        if self.board.take("malformed"):
-            return web.Response(
-                body=b'[{"receivable_account": {"id": 1',
-                content_type="application/json",
-            )
         wants_xml = (
             self.force_xml
             or request.match_info.get("ext") == ".xml"

@@ -13,7 +13,6 @@ tests.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import re
@@ -40,7 +39,7 @@ BUSCA_CLIENTE = {"cpf_cnpj", "codigo_cliente", "id_cliente_servico"}
 BUSCA_FATURA = {"id_cliente", "codigo_cliente", "cpf_cnpj", "id_cliente_servico"}
 DATE_FIELDS = {"data_vencimento", "data_pagamento", "data_cadastro"}
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-FAULTS = frozenset({"latency", "status", "unauthorized", "malformed", "envelope_error"})
+FAULTS = frozenset({"envelope_error"})  # plus simkit's generic ones
 
 
 def sao_paulo_today() -> date:
@@ -60,7 +59,9 @@ class HubsoftSimulator:
     seed: int = 7
     customers: int = 40
     token_lifetime_s: int = 2_592_000
-    board: FaultBoard = field(default_factory=lambda: FaultBoard(FAULTS))
+    board: FaultBoard = field(
+        default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
+    )
     logins: int = 0
 
     def __post_init__(self) -> None:
@@ -89,7 +90,7 @@ class HubsoftSimulator:
     # --- app -------------------------------------------------------------------------
     def app(self) -> web.Application:
         """The aiohttp application serving this tenant."""
-        app = web.Application()
+        app = web.Application(middlewares=[self.board.middleware])
         app.router.add_post("/oauth/token", self._token)
         app.router.add_get(
             "/api/v1/integracao/cliente/financeiro", self._customer_invoices
@@ -103,7 +104,6 @@ class HubsoftSimulator:
         return app
 
     async def _token(self, request: web.Request) -> web.Response:
-        self.board.log(request)
         try:
             body = await request.json(loads=jsoncodec.loads)
         except ValueError:
@@ -139,30 +139,11 @@ class HubsoftSimulator:
         )
 
     async def _guard(self, request: web.Request) -> web.Response | None:
-        """Log, authenticate and apply faults; a response here short-cuts the route."""
-        self.requests.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "query": dict(request.query),
-            }
-        )
-        latency = self.board.take("latency")
-        if latency:
-            await asyncio.sleep(float(latency))
+        """Authenticate and apply this vendor's faults (generic ones ran already)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expiry = self._tokens.get(token) if scheme == "Bearer" else None
-        if expiry is None or expiry < time.time() or self.board.take("unauthorized"):
+        if expiry is None or expiry < time.time():
             return _json({"message": "Unauthenticated."}, status=401)
-        status = self.board.take("status")
-        if status:
-            html = f"<html><body><h1>{int(status)} Server Error</h1></body></html>"
-            return web.Response(status=int(status), text=html, content_type="text/html")
-        if self.board.take("malformed"):
-            return web.Response(
-                body=b'{"status": "suscess", "faturas": [{"id_fat',
-                content_type="application/json",
-            )
         if self.board.take("envelope_error"):
             return _json(
                 {"status": "error", "msg": "Erro interno ao consultar faturas."}
@@ -304,7 +285,6 @@ class HubsoftSimulator:
         return pdf_bytes(f"Fatura {inv.id}", lines, min_size=200_000)
 
     async def _pdf(self, request: web.Request) -> web.Response:
-        self.board.log(request)
         token = request.match_info["token"]
         ident, _, _ = token.partition(".")
         inv = next((i for i in self.invoices if f"{i.id:x}" == ident), None)

@@ -12,11 +12,11 @@ a CSV) and the summary PDF, the documented 404 envelope, a bare 401, seeded tena
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import random
+import re
 import secrets
 import time
 import uuid
@@ -33,7 +33,7 @@ from gateway.providers import DemoUpstream
 
 CLIENT_ID = "demo-xarios-client"
 CLIENT_SECRET = "demo-xarios-secret"
-FAULTS = frozenset({"latency", "status", "unauthorized", "malformed", "bad_zip"})
+FAULTS = frozenset({"bad_zip"})  # plus simkit's generic ones
 NAMESPACE = uuid.UUID("6f1c1de0-8e57-4c1e-9a51-1a2b3c4d5e6f")
 PRODUCTS = [
     ("Essential User", 4.5),
@@ -92,7 +92,9 @@ class XariosSimulator:
     tenants: int = 5
     months: int = 14
     access_lifetime_s: int = 60
-    board: FaultBoard = field(default_factory=lambda: FaultBoard(FAULTS))
+    board: FaultBoard = field(
+        default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
+    )
     token_calls: int = 0
 
     def __post_init__(self) -> None:
@@ -158,7 +160,7 @@ class XariosSimulator:
     # --- app --------------------------------------------------------------------------
     def app(self) -> web.Application:
         """Identity server and billing API on one app (hosts differ in production)."""
-        app = web.Application()
+        app = web.Application(middlewares=[self.board.middleware])
         app.router.add_get("/connect/authorize", self._authorize)
         app.router.add_post("/connect/token", self._token)
         app.router.add_get("/api/v1.0/billingdata", self._list)
@@ -169,7 +171,6 @@ class XariosSimulator:
         return app
 
     async def _authorize(self, request: web.Request) -> web.Response:
-        self.board.log(request)
         q = request.query
         redirect = q.get("redirect_uri", "")
         valid_redirect = URL(redirect).host in {"127.0.0.1", "localhost"}
@@ -193,7 +194,6 @@ class XariosSimulator:
         )
 
     async def _token(self, request: web.Request) -> web.Response:
-        self.board.log(request)
         self.token_calls += 1
         form = await request.post()
         if (
@@ -247,29 +247,14 @@ class XariosSimulator:
         )
 
     async def _guard(self, request: web.Request) -> web.Response | None:
-        self.board.log(request)
-        latency = self.board.take("latency")
-        if latency:
-            await asyncio.sleep(float(latency))
+        """A bare 401 unless the bearer token is live (generic faults ran already)."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         expiry, family = (
             self._access.get(token, (0.0, "")) if scheme == "Bearer" else (0.0, "")
         )
         fam = self._families.get(family)
-        if (
-            expiry < time.time()
-            or fam is None
-            or fam.revoked
-            or self.board.take("unauthorized")
-        ):
+        if expiry < time.time() or fam is None or fam.revoked:
             return web.Response(status=401)
-        status = self.board.take("status")
-        if status:
-            return web.Response(
-                status=int(status),
-                text="<h1>Service Unavailable</h1>",
-                content_type="text/html",
-            )
         return None
 
     def _find(self, request: web.Request) -> SimBill | web.Response:
@@ -298,11 +283,6 @@ class XariosSimulator:
     async def _list(self, request: web.Request) -> web.Response:
         if (short := await self._guard(request)) is not None:
             return short
-        if self.board.take("malformed"):
-            return web.Response(
-                body=b'{"page_size": 3, "data": [{"tenantId": "',
-                content_type="application/json",
-            )
         data = [self._item(b) for b in self.bills]
         return json_response(
             {
