@@ -26,6 +26,7 @@ from gateway.api.state import (
     SETTINGS,
     TOKENS,
 )
+from gateway.breaker import CircuitBreaker
 from gateway.cache import Cache, CachedLoader, MemoryCache
 from gateway.cursor import CursorCodec
 from gateway.errors import ConfigError
@@ -33,6 +34,7 @@ from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.providers import ProviderContext
 from gateway.ratelimit import LocalRateLimiter
+from gateway.retry import RetryPolicy
 from gateway.service import Connection, InvoiceService
 from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
@@ -62,6 +64,10 @@ def build_connections(
             limiter=LocalRateLimiter(
                 conn.rate_limit_requests, conn.rate_limit_window_s
             ),
+            breaker=CircuitBreaker(
+                conn.id, conn.breaker_failures, conn.breaker_cooldown_s
+            ),
+            read_retry=RetryPolicy(attempts=conn.retry_attempts),
         )
         ctx = ProviderContext(settings=conn, http=http, tokens=tokens, now=now)
         try:

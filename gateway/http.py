@@ -24,6 +24,8 @@ from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 
 from gateway import jsoncodec
+from gateway.breaker import CircuitBreaker
+from gateway.deadline import time_left
 from gateway.errors import (
     UpstreamAuthError,
     UpstreamError,
@@ -83,6 +85,8 @@ class UpstreamClient:
     max_body_bytes: int = 16 * 1024 * 1024
     health: UpstreamHealth = field(default_factory=UpstreamHealth)
     limiter: RateLimiter = field(default_factory=LocalRateLimiter)
+    breaker: CircuitBreaker | None = None
+    read_retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     async def request(
         self,
@@ -94,13 +98,16 @@ class UpstreamClient:
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         auth: Authenticator | None = None,
-        retry: RetryPolicy = NO_RETRY,
+        retry: RetryPolicy | None = None,
         pass_statuses: frozenset[int] = frozenset(),
     ) -> UpstreamResponse:
         """Send one logical call; statuses in `pass_statuses` are returned, not raised.
 
         The body is `json` (serialised by our codec) or `form` (url-encoded), or none.
+        Reads (GET) retry by the connection's policy unless told otherwise; writes never.
         """
+        if retry is None:
+            retry = self.read_retry if method == "GET" else NO_RETRY
         body: dict[str, Any] = {}
         if json is not None:
             body["data"] = jsoncodec.dumps(json)
@@ -115,8 +122,11 @@ class UpstreamClient:
             except UpstreamError as err:
                 if not err.retriable or attempt == retry.attempts - 1:
                     raise
-                hint = getattr(err, "retry_after", None)
-                await asyncio.sleep(retry.delay(attempt, hint))
+                delay = retry.delay(attempt, getattr(err, "retry_after", None))
+                left = time_left()
+                if left is not None and delay >= left:
+                    raise  # a retry could not finish before the request's deadline
+                await asyncio.sleep(delay)
         raise AssertionError(
             "unreachable: the loop returns or raises"
         )  # pragma: no cover
@@ -155,6 +165,8 @@ class UpstreamClient:
         data: Any,
         headers: dict[str, str],
     ) -> UpstreamResponse:
+        if self.breaker is not None:
+            self.breaker.before_call(method, path)
         await self.limiter.acquire()
         started = time.monotonic()
         self.health.calls += 1
@@ -240,6 +252,8 @@ class UpstreamClient:
         for login_attempt in range(2):
             headers: dict[str, str] = {}
             handle = await auth.apply(headers) if auth else None
+            if self.breaker is not None:
+                self.breaker.before_call(method, path)
             await self.limiter.acquire()
             self.health.calls += 1
             with self._transport(method, path):
@@ -305,11 +319,15 @@ class UpstreamClient:
     def _succeeded(self) -> None:
         self.health.last_ok_at = time.time()
         self.health.consecutive_failures = 0
+        if self.breaker is not None:
+            self.breaker.record_success()
 
     def _failed(self, reason: str) -> None:
         self.health.last_error_at = time.time()
         self.health.last_error = reason
         self.health.consecutive_failures += 1
+        if self.breaker is not None:
+            self.breaker.record_failure()
 
     def decode_json(self, method: str, path: str, response: UpstreamResponse) -> Any:
         """Parse a JSON body, or raise a protocol error naming what came instead."""

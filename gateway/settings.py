@@ -24,6 +24,7 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 KNOWN_SCOPES = frozenset({"invoices:read", "sale_accounts:read", "sale_accounts:write"})
 SECRET_LIKE_RE = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
 MIN_CURSOR_SECRET = 32
+MAX_COUNT = 100
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 
 _N = TypeVar("_N", int, float)
@@ -73,6 +74,9 @@ class ConnectionSettings:
     cache_stale_s: float = 3600.0
     rate_limit_requests: int | None = None  # the upstream's limit per window, if known
     rate_limit_window_s: float = 60.0
+    retry_attempts: int = 2  # tries of an idempotent read, the first included
+    breaker_failures: int = 5  # consecutive failures that open the circuit
+    breaker_cooldown_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +293,7 @@ def _parse_numbers(
         ("cache_fresh_s", 60.0),
         ("cache_stale_s", 3600.0),
         ("rate_limit_window_s", 60.0),
+        ("breaker_cooldown_s", 30.0),
     ):
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -304,6 +309,16 @@ def _parse_numbers(
         )
         limit = None
     numbers["rate_limit_requests"] = limit
+    for key, default in (("retry_attempts", 2), ("breaker_failures", 5)):
+        value = table.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_COUNT
+        ):
+            problems.append(f"{where}.{key}: must be an integer from 1 to {MAX_COUNT}")
+            value = default
+        numbers[key] = value
     return numbers
 
 

@@ -26,10 +26,8 @@ from gateway.errors import (
     UpstreamValidationError,
 )
 from gateway.http import UpstreamClient, UpstreamResponse
-from gateway.retry import RetryPolicy
 from gateway.settings import Secret
 
-READ_RETRY = RetryPolicy(attempts=3, max_delay_s=5.0)
 PASSED = frozenset({402, 403, 422})
 MAX_PAGES = 200
 PER_PAGE = "100"
@@ -84,7 +82,6 @@ class FinteraClient:
             path + ".json",
             params=params,
             auth=self._auth,
-            retry=READ_RETRY,
             pass_statuses=PASSED,
         )
         return self._decode("GET", path, response)
@@ -102,7 +99,6 @@ class FinteraClient:
                 target,
                 params=query,
                 auth=self._auth,
-                retry=READ_RETRY,
                 pass_statuses=PASSED,
             )
             page = self._decode("GET", path, response)

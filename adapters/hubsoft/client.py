@@ -24,7 +24,6 @@ from gateway.errors import (
 )
 from gateway.http import UpstreamClient
 from gateway.oauth import token_from_response
-from gateway.retry import RetryPolicy
 from gateway.settings import Secret
 from gateway.tokens import Token, TokenProvider
 
@@ -33,7 +32,6 @@ TENANT_INVOICES = "/api/v1/integracao/financeiro/fatura"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
 ROW_CAP = 50  # /cliente/financeiro returns at most 50 rows and has no paging
 SUCCESS_WORDS = frozenset({"success", "suscess"})
-READ_RETRY = RetryPolicy(attempts=2)
 MAX_MSG = 200
 
 
@@ -168,9 +166,7 @@ class HubsoftClient:
         return rows
 
     async def _envelope(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        response = await self.http.request(
-            "GET", path, params=params, auth=self._auth, retry=READ_RETRY
-        )
+        response = await self.http.request("GET", path, params=params, auth=self._auth)
         payload = self.http.decode_json("GET", path, response)
         if not isinstance(payload, dict):
             raise self._protocol(path, "envelope is not an object")

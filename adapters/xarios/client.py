@@ -21,14 +21,12 @@ from gateway.errors import UpstreamAuthError, UpstreamProtocolError
 from gateway.http import UpstreamClient
 from gateway.httpstream import UpstreamStream
 from gateway.oauth import token_from_response
-from gateway.retry import RetryPolicy
 from gateway.settings import Secret
 from gateway.tokens import Token, TokenProvider
 
 TOKEN_PATH = "/connect/token"  # noqa: S105 - a URL path, not a password
 AUTHORIZE_PATH = "/connect/authorize"
 BILLING = "/api/v1.0/billingdata"
-READ_RETRY = RetryPolicy(attempts=2)
 SCOPE = "openid offline_access onboarding"
 
 
@@ -164,9 +162,7 @@ class XariosClient:
     async def detail_zip(self, invoice_id: str) -> bytes:
         """`GET /billingdata/{id}/detail`: a ZIP (JSON + CSV), as bytes."""
         path = f"{BILLING}/{invoice_id}/detail"
-        response = await self.api.request(
-            "GET", path, auth=self._auth, retry=READ_RETRY
-        )
+        response = await self.api.request("GET", path, auth=self._auth)
         return response.body
 
     def summary(self, invoice_id: str) -> AbstractAsyncContextManager[UpstreamStream]:
@@ -176,9 +172,7 @@ class XariosClient:
         )
 
     async def _data(self, path: str) -> Any:
-        response = await self.api.request(
-            "GET", path, auth=self._auth, retry=READ_RETRY
-        )
+        response = await self.api.request("GET", path, auth=self._auth)
         payload = self.api.decode_json("GET", path, response)
         if not isinstance(payload, dict) or payload.get("status") != "success":
             raise UpstreamProtocolError(
