@@ -137,6 +137,14 @@ class CachedLoader:
             )
         return Lookup(fresh.value, fresh.fetched_at, from_cache=False)
 
+    async def peek(self, key: str) -> Lookup | None:
+        """Whatever is cached, fresh or stale, without loading (a deadline passed)."""
+        entry = await self.cache.get(KEY_PREFIX + key)
+        if entry is None:
+            return None
+        stale = self._clock() >= entry.fresh_until
+        return Lookup(entry.value, entry.fetched_at, from_cache=True, stale=stale)
+
     async def invalidate(self, key: str) -> None:
         """Drop a key so the next read goes upstream."""
         await self.cache.delete(KEY_PREFIX + key)

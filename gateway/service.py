@@ -9,6 +9,7 @@ paged with a signed keyset cursor, so paging to the end yields every item exactl
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from bisect import bisect_right
 from collections import OrderedDict
@@ -23,10 +24,12 @@ import structlog
 from gateway import jsoncodec
 from gateway.cache import CachedLoader, Lookup
 from gateway.cursor import CursorCodec, Position, fingerprint
+from gateway.deadline import deadline_in
 from gateway.errors import (
     NotFoundError,
     UpstreamError,
     UpstreamNotFoundError,
+    UpstreamTimeoutError,
 )
 from gateway.http import UpstreamClient
 from gateway.models import Invoice
@@ -65,6 +68,7 @@ class ListRequest:
     cursor: str | None = None
     include_remote: bool = False
     force_refresh: bool = False
+    deadline_s: float | None = None  # a caller's tighter deadline (never a looser one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +180,7 @@ class InvoiceService:
         self._clock = clock
         # Decoded results by (cache key, fetched_at): a cache hit skips JSON + model
         # decoding as long as the entry is the one already decoded here.
-        self._decoded: OrderedDict[tuple[str, float], SourceResult] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, float], SourceResult] = OrderedDict()
 
     def eligible(self, principal: Principal, request: ListRequest) -> list[Connection]:
         """Connections this caller may read that the request selects."""
@@ -237,19 +241,38 @@ class InvoiceService:
         return conn.adapter.open_document(remote_id)
 
     async def get(
-        self, principal: Principal, invoice_id: str, *, force: bool = False
+        self,
+        principal: Principal,
+        invoice_id: str,
+        *,
+        force: bool = False,
+        deadline_s: float | None = None,
     ) -> Invoice:
         """One invoice by canonical id; 404 for unknown, invisible or absent ones."""
         conn, remote_id = self._resolve(principal, invoice_id)
+        key = f"{conn.id}:invoice:{remote_id}"
+        deadline = min(self._deadline_s, deadline_s or self._deadline_s)
         try:
-            _, result = await self._load(
-                conn,
-                f"{conn.id}:invoice:{remote_id}",
-                lambda: self._encoded_one(conn, remote_id),
-                force=force,
-            )
+            async with asyncio.timeout(deadline):
+                with deadline_in(deadline):
+                    _, result = await self._load(
+                        conn,
+                        key,
+                        lambda: self._encoded_one(conn, remote_id),
+                        force=force,
+                    )
         except UpstreamNotFoundError as err:
             raise NotFoundError(f"no invoice {invoice_id!r}") from err
+        except TimeoutError as err:
+            stale = await self._loader.peek(key)
+            if stale is None:
+                raise UpstreamTimeoutError(
+                    conn.id,
+                    "GET",
+                    "invoice",
+                    f"no answer within the {deadline:g}s deadline",
+                ) from err
+            result = self._decoded(key, stale)
         return result.invoices[0]
 
     async def _encoded_one(self, conn: Connection, remote_id: str) -> bytes:
@@ -268,15 +291,19 @@ class InvoiceService:
             stale_s=conn.settings.cache_stale_s,
             force=force,
         )
+        return lookup, self._decoded(key, lookup)
+
+    def _decoded(self, key: str, lookup: Lookup) -> SourceResult:
+        """Decode a cached value once per (key, fetched_at); later hits reuse it."""
         memo_key = (key, lookup.fetched_at)
-        result = self._decoded.get(memo_key)
+        result = self._memo.get(memo_key)
         if result is None:
-            result = self._decoded[memo_key] = decode_result(lookup.value)
-            while len(self._decoded) > self.DECODED_MEMO:
-                self._decoded.popitem(last=False)
+            result = self._memo[memo_key] = decode_result(lookup.value)
+            while len(self._memo) > self.DECODED_MEMO:
+                self._memo.popitem(last=False)
         else:
-            self._decoded.move_to_end(memo_key)
-        return lookup, result
+            self._memo.move_to_end(memo_key)
+        return result
 
     async def _fetch(
         self, conn: Connection, query: InvoiceQuery, request: ListRequest
@@ -287,19 +314,27 @@ class InvoiceService:
         reason = conn.adapter.unsupported(query)
         if reason is not None:
             return base("skipped", error=reason), ()
+        key = f"{conn.id}:invoices:{query.cache_key()}"
+        deadline = min(self._deadline_s, request.deadline_s or self._deadline_s)
         started = time.monotonic()
         try:
-            async with asyncio.timeout(self._deadline_s):
-                lookup, result = await self._load(
-                    conn,
-                    f"{conn.id}:invoices:{query.cache_key()}",
-                    lambda: self._encoded_list(conn, query),
-                    force=request.force_refresh,
-                )
+            async with asyncio.timeout(deadline):
+                with deadline_in(deadline):
+                    lookup, result = await self._load(
+                        conn,
+                        key,
+                        lambda: self._encoded_list(conn, query),
+                        force=request.force_refresh,
+                    )
         except TimeoutError:
             elapsed = (time.monotonic() - started) * 1000
-            msg = f"no answer within the {self._deadline_s:g}s deadline"
-            return base("timeout", latency_ms=elapsed, error=msg), ()
+            msg = f"no answer within the {deadline:g}s deadline"
+            stale = await self._loader.peek(key)
+            if stale is None:
+                return base("timeout", latency_ms=elapsed, error=msg), ()
+            lookup, result = stale, self._decoded(key, stale)
+            lookup = dataclasses.replace(lookup, error=None, stale=True)
+            result = dataclasses.replace(result, note=msg + "; cached data served")
         except UpstreamError as err:
             elapsed = (time.monotonic() - started) * 1000
             return base(err.kind, latency_ms=elapsed, error=str(err)), ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from typing import Any
@@ -37,6 +38,27 @@ def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
     return principal
 
 
+DEADLINE_HEADER = "X-Deadline-Ms"
+MIN_DEADLINE_MS = 50
+
+
+def caller_deadline(request: web.Request) -> float | None:
+    """An internal caller's tighter deadline (`X-Deadline-Ms`), in seconds, or None."""
+    raw = request.headers.get(DEADLINE_HEADER)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit() or int(raw) < MIN_DEADLINE_MS:
+        raise InvalidRequestError(
+            [
+                FieldError(
+                    DEADLINE_HEADER,
+                    f"must be whole milliseconds, at least {MIN_DEADLINE_MS}",
+                )
+            ]
+        )
+    return int(raw) / 1000
+
+
 def _no_cache(request: web.Request) -> bool:
     return "no-cache" in request.headers.get(hdrs.CACHE_CONTROL, "").lower()
 
@@ -64,6 +86,9 @@ async def list_invoices(request: web.Request) -> web.Response:
         providers=sorted({c.settings.provider for c in visible}),
         connections=[c.id for c in visible],
         no_cache=_no_cache(request),
+    )
+    list_request = dataclasses.replace(
+        list_request, deadline_s=caller_deadline(request)
     )
     result = await service.list(principal, list_request)
     now = time.time()
@@ -120,7 +145,10 @@ async def get_invoice(request: web.Request) -> web.Response:
     if any(value != "remote" for value in include):
         raise InvalidRequestError([FieldError("include", "allowed: remote")])
     invoice = await request.app[SERVICE].get(
-        principal, invoice_id, force=_no_cache(request)
+        principal,
+        invoice_id,
+        force=_no_cache(request),
+        deadline_s=caller_deadline(request),
     )
     return json_response(request, invoice.to_dict(include_remote=bool(include)))
 
@@ -166,6 +194,7 @@ async def list_connections(request: web.Request) -> web.Response:
                 "last_error_at": _iso(health.last_error_at),
                 "last_error": health.last_error,
                 "consecutive_failures": health.consecutive_failures,
+                "breaker": conn.http.breaker.as_dict() if conn.http.breaker else None,
                 "token": {
                     "present": token.present,
                     "expires_in_s": token.expires_in_s,
