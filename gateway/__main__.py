@@ -171,11 +171,50 @@ def _toml(value: object, base_url: str) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
-async def _demo(host: str, port: int) -> None:
+FAULT_ALIASES: dict[str, tuple[str, object]] = {
+    "slow": ("latency", 3.0),
+    "down": ("status", 503),
+    "hang": ("hang", True),
+    "garbage": ("malformed", True),
+}
+
+
+def parse_faults(specs: list[str]) -> dict[str, list[tuple[str, object, float]]]:
+    """`PROVIDER=FAULT[:VALUE][@RATIO]` (or an alias: slow, down, hang, garbage)."""
+    out: dict[str, list[tuple[str, object, float]]] = {}
+    for spec in specs:
+        provider, _, rest = spec.partition("=")
+        rest, _, ratio = rest.partition("@")
+        name, _, raw = rest.partition(":")
+        if provider not in adapters.known_providers() or not name:
+            raise ConfigError([f"--fault {spec!r}: use PROVIDER=FAULT[:VALUE][@RATIO]"])
+        fault, value = FAULT_ALIASES.get(name, (name, True))
+        if raw:
+            value = float(raw) if raw.replace(".", "", 1).isdigit() else raw
+        try:
+            share = float(ratio) if ratio else 1.0
+        except ValueError as err:
+            raise ConfigError([f"--fault {spec!r}: RATIO must be a number"]) from err
+        out.setdefault(provider, []).append((fault, value, share))
+    return out
+
+
+async def _demo(
+    host: str, port: int, faults: dict[str, list[tuple[str, object, float]]]
+) -> None:
     upstreams = []
     runners = []
     for provider in adapters.known_providers():
         up: DemoUpstream = adapters.load_simulator(provider)()
+        for fault, value, share in faults.get(provider, []):
+            if up.set_fault is None:
+                raise ConfigError(
+                    [f"--fault: the {provider} simulator takes no faults"]
+                )
+            try:
+                up.set_fault(fault, value, None, ratio=share)
+            except ValueError as err:
+                raise ConfigError([f"--fault {provider}={fault}: {err}"]) from err
         runner, sim_port = await _start(up.app, "127.0.0.1", 0)
         runners.append(runner)
         upstreams.append((up, f"http://127.0.0.1:{sim_port}"))
@@ -230,7 +269,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Simulators + gateway on loopback, memory cache, demo key."""
     configure_logging("console" if sys.stderr.isatty() else "json", "info")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_demo(args.host or "127.0.0.1", args.port or 8080))
+        asyncio.run(
+            _demo(args.host or "127.0.0.1", args.port or 8080, parse_faults(args.fault))
+        )
     return 0
 
 
@@ -246,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host")
         p.add_argument("--port", type=int)
         p.set_defaults(func=func)
+        if name == "demo":
+            p.add_argument(
+                "--fault",
+                action="append",
+                default=[],
+                metavar="PROVIDER=FAULT[:VALUE][@RATIO]",
+                help="inject a fault into a simulator, e.g. hubsoft=slow or xarios=status:503@0.5",
+            )
     sub.add_parser("check-config", help="validate settings and exit").set_defaults(
         func=cmd_check_config
     )

@@ -170,13 +170,13 @@ class DemoUpstream:
     app: web.Application
     secrets: dict[str, str]
     examples: list[tuple[str, str]]
-    options: dict[str, object] = field(
-        default_factory=dict
-    )  # "{base_url}" is filled in
+    # Option values may hold "{base_url}", filled in once the simulator has a port.
+    options: dict[str, object] = field(default_factory=dict)
     currency: str | None = None
-    rate_limit: tuple[int, float] | None = (
-        None  # requests per window (s), as configured
-    )
+    # The connection's rate limit as (requests, window in seconds), like the upstream's.
+    rate_limit: tuple[int, float] | None = None
+    # The simulator's fault switch (name, value, times, *, path=..., ratio=...).
+    set_fault: Callable[..., None] | None = None
 
 
 @runtime_checkable

@@ -9,8 +9,10 @@ import re
 import sys
 
 import aiohttp
+import pytest
 
-from gateway.__main__ import main
+from gateway.__main__ import main, parse_faults
+from gateway.errors import ConfigError
 
 
 async def test_demo_serves_simulated_data_with_printed_key():
@@ -85,3 +87,14 @@ def test_check_config_accepts_a_good_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GATEWAY_CURSOR_SECRET", "z" * 32)
     assert main(["check-config"]) == 0
     assert "ok: 1 connection(s)" in capsys.readouterr().out
+
+
+def test_demo_fault_specs_parse_and_refuse_nonsense():
+    """`--fault PROVIDER=FAULT[:VALUE][@RATIO]`, with aliases; bad specs are config errors."""
+    assert parse_faults(["hubsoft=slow", "fintera=status:503@0.5"]) == {
+        "hubsoft": [("latency", 3.0, 1.0)],
+        "fintera": [("status", 503.0, 0.5)],
+    }
+    for bad in ("sap=slow", "hubsoft", "hubsoft=status@often"):
+        with pytest.raises(ConfigError):
+            parse_faults([bad])

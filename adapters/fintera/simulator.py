@@ -524,4 +524,5 @@ def demo_upstream(today: date | None = None) -> DemoUpstream:
         ],
         options={"account_id": 3613, "entity_ids": ENTITIES},
         rate_limit=(sim.rate_limit, sim.rate_window_s),
+        set_fault=sim.board.set,
     )

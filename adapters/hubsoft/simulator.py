@@ -476,4 +476,5 @@ def demo_upstream(today: date | None = None) -> DemoUpstream:
                 f"/v1/invoices?due_from={month_ago}&due_to={today}&limit=5",
             ),
         ],
+        set_fault=sim.board.set,
     )

@@ -420,4 +420,5 @@ def demo_upstream(today: date | None = None) -> DemoUpstream:
             "document_tenants": {"12345678909": sim.tenant_id(0)},
         },
         currency="USD",
+        set_fault=sim.board.set,
     )
