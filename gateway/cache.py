@@ -20,6 +20,9 @@ from typing import Protocol
 from gateway.errors import UpstreamError
 
 KEY_PREFIX = "ig:v1:"
+LOCK_TTL_S = 15.0  # a loader holding the lock longer than this is presumed dead
+LOCK_POLL_S = 0.025
+LOCAL_LOCK = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,18 @@ class Cache(Protocol):
 
     async def delete(self, key: str) -> None:
         """Forget the key (writes invalidate what they change)."""
+        ...
+
+    async def try_lock(self, key: str, ttl_s: float) -> str | None:
+        """Take the load lock of `key` (a token), or None if another process holds it."""
+        ...
+
+    async def locked(self, key: str) -> bool:
+        """Whether some process holds the load lock of `key`."""
+        ...
+
+    async def unlock(self, key: str, token: str) -> None:
+        """Release the lock if `token` still holds it."""
         ...
 
 
@@ -85,6 +100,17 @@ class MemoryCache:
         """Number of entries held (live or not yet swept)."""
         return len(self._data)
 
+    async def try_lock(self, key: str, ttl_s: float) -> str | None:  # noqa: ARG002
+        """One process: the in-process single-flight is all the locking needed."""
+        return LOCAL_LOCK
+
+    async def locked(self, key: str) -> bool:  # noqa: ARG002
+        """Never locked across processes."""
+        return False
+
+    async def unlock(self, key: str, token: str) -> None:
+        """Nothing to release."""
+
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
@@ -101,13 +127,20 @@ Loader = Callable[[], Awaitable[bytes]]
 
 
 class CachedLoader:
-    """Fresh hit, else one shared upstream load, else stale-if-error."""
+    """Fresh hit; stale hit refreshed in the background; else one shared load.
+
+    Single-flight works at two levels: concurrent misses in this process share one task,
+    and that task takes the backend's lock so other processes wait for its result
+    instead of calling the upstream too. A failed background refresh is remembered, so
+    the stale data it leaves behind is served marked stale, with the reason.
+    """
 
     def __init__(self, cache: Cache, clock: Callable[[], float] = time.time) -> None:
         """Wrap a backend."""
         self.cache = cache
         self._clock = clock
         self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
+        self._refresh_errors: dict[str, UpstreamError] = {}
 
     async def load(
         self,
@@ -120,13 +153,25 @@ class CachedLoader:
     ) -> Lookup:
         """Return the cached value, loading it (single-flight) when not fresh.
 
-        `force` skips a fresh entry (a caller's `Cache-Control: no-cache`) but still falls
-        back to it if the upstream fails.
+        Past `fresh_until` but before `stale_until` the entry is served at once and
+        refreshed in the background (stale-while-revalidate). `force` (a caller's
+        `Cache-Control: no-cache`) loads now, falling back to the entry if that fails.
         """
         key = KEY_PREFIX + key
         entry = await self.cache.get(key)
-        if entry is not None and not force and self._clock() < entry.fresh_until:
-            return Lookup(entry.value, entry.fetched_at, from_cache=True)
+        now = self._clock()
+        if entry is not None and not force and now < entry.stale_until:
+            if now < entry.fresh_until:
+                return Lookup(entry.value, entry.fetched_at, from_cache=True)
+            self._revalidate(key, loader, fresh_s, stale_s)
+            failed = self._refresh_errors.get(key)
+            return Lookup(
+                entry.value,
+                entry.fetched_at,
+                from_cache=True,
+                stale=failed is not None,
+                error=failed,
+            )
         try:
             fresh = await self._shared(key, loader, fresh_s, stale_s)
         except UpstreamError as err:
@@ -136,6 +181,23 @@ class CachedLoader:
                 entry.value, entry.fetched_at, from_cache=True, stale=True, error=err
             )
         return Lookup(fresh.value, fresh.fetched_at, from_cache=False)
+
+    def _revalidate(
+        self, key: str, loader: Loader, fresh_s: float, stale_s: float
+    ) -> None:
+        if key in self._inflight:
+            return
+
+        async def refresh() -> bytes:
+            try:
+                value = await loader()
+            except UpstreamError as err:
+                self._refresh_errors[key] = err
+                raise
+            self._refresh_errors.pop(key, None)
+            return value
+
+        self._start(key, refresh, fresh_s, stale_s)
 
     async def peek(self, key: str) -> Lookup | None:
         """Whatever is cached, fresh or stale, without loading (a deadline passed)."""
@@ -152,14 +214,16 @@ class CachedLoader:
     async def _shared(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
     ) -> CacheEntry:
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.create_task(
-                self._fetch_and_store(key, loader, fresh_s, stale_s)
-            )
-            self._inflight[key] = task
-            task.add_done_callback(lambda t: self._settled(key, t))
+        task = self._inflight.get(key) or self._start(key, loader, fresh_s, stale_s)
         return await asyncio.shield(task)
+
+    def _start(
+        self, key: str, loader: Loader, fresh_s: float, stale_s: float
+    ) -> asyncio.Task[CacheEntry]:
+        task = asyncio.create_task(self._fetch_and_store(key, loader, fresh_s, stale_s))
+        self._inflight[key] = task
+        task.add_done_callback(lambda t: self._settled(key, t))
+        return task
 
     def _settled(self, key: str, task: asyncio.Task[CacheEntry]) -> None:
         self._inflight.pop(key, None)
@@ -169,12 +233,36 @@ class CachedLoader:
     async def _fetch_and_store(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
     ) -> CacheEntry:
-        value = await loader()
-        now = self._clock()
-        entry = CacheEntry(value, now, now + fresh_s, now + fresh_s + stale_s)
-        if fresh_s > 0 or stale_s > 0:
-            await self.cache.set(key, entry)
-        return entry
+        """Load under the backend's lock, or wait for whoever holds it to store a value."""
+        asked_at = self._clock()
+        while True:
+            token = await self.cache.try_lock(key, LOCK_TTL_S)
+            if token is not None:
+                break
+            waited = await self._wait_for_other(key, asked_at)
+            if waited is not None:
+                return waited
+        try:
+            value = await loader()
+            now = self._clock()
+            entry = CacheEntry(value, now, now + fresh_s, now + fresh_s + stale_s)
+            if fresh_s > 0 or stale_s > 0:
+                await self.cache.set(key, entry)
+            return entry
+        finally:
+            await self.cache.unlock(key, token)
+
+    async def _wait_for_other(self, key: str, asked_at: float) -> CacheEntry | None:
+        """Poll for the value another process is loading; None when its lock is gone."""
+        deadline = self._clock() + LOCK_TTL_S
+        while self._clock() < deadline:
+            await asyncio.sleep(LOCK_POLL_S)
+            entry = await self.cache.get(key)
+            if entry is not None and entry.fetched_at >= asked_at:
+                return entry
+            if not await self.cache.locked(key):
+                return None
+        return None
 
     async def close(self) -> None:
         """Cancel loads still running at shutdown."""

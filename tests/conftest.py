@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +13,7 @@ from adapters.hubsoft.simulator import HubsoftSimulator
 from adapters.xarios.simulator import XariosSimulator
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.support import NOW, TODAY, hubsoft_connection, make_settings
+from tests.support import NOW, TODAY, RedisProcess, hubsoft_connection, make_settings
 
 
 @pytest.fixture
@@ -68,3 +69,17 @@ async def fintera_url(fintera_sim, aiohttp_server) -> str:
     """The Fintera simulator on a loopback port."""
     server: TestServer = await aiohttp_server(fintera_sim.app())
     return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port, stopped after the test.
+
+    Fails (never skips) when the binary is missing: `make test` installs it.
+    """
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (make test installs it with apt)"
+    server = RedisProcess(binary, tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import subprocess
+import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
@@ -118,3 +122,55 @@ def fintera_connection(base_url: str, cid: str = "fin", **kw) -> ConnectionSetti
         options=options,
         **kw,
     )
+
+
+class RedisProcess:
+    """A redis-server child process on a free port (no persistence), restartable."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        """Pick a free port now; start later."""
+        self.binary = binary
+        self.workdir = workdir
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """`redis://127.0.0.1:<port>/0`."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start and wait until it accepts connections."""
+        self.proc = subprocess.Popen(  # noqa: S603 - our own fixed argv
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        """Kill it (as a crash would) and reap it."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None

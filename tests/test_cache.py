@@ -48,12 +48,35 @@ async def test_fresh_hit_then_reload_after_freshness(clock):
         return f"v{len(loader_calls)}".encode()
 
     cached = CachedLoader(MemoryCache(clock=clock), clock)
-    first = await cached.load("k", load, fresh_s=10, stale_s=60)
-    again = await cached.load("k", load, fresh_s=10, stale_s=60)
+    first = await cached.load("k", load, fresh_s=10, stale_s=0)
+    again = await cached.load("k", load, fresh_s=10, stale_s=0)
     assert (first.from_cache, again.from_cache, again.value) == (False, True, b"v1")
     clock.now += 11
-    third = await cached.load("k", load, fresh_s=10, stale_s=60)
+    third = await cached.load("k", load, fresh_s=10, stale_s=0)
     assert (third.value, third.from_cache) == (b"v2", False)
+
+
+async def test_stale_while_revalidate_serves_at_once_and_refreshes_once(clock):
+    """A stale hit answers immediately; one background load refreshes it for everyone."""
+    calls = 0
+
+    async def load():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        return f"v{calls}".encode()
+
+    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    await cached.load("k", load, fresh_s=10, stale_s=60)
+    clock.now += 11
+    hits = await asyncio.gather(
+        *(cached.load("k", load, fresh_s=10, stale_s=60) for _ in range(20))
+    )
+    assert {(h.value, h.from_cache, h.stale) for h in hits} == {(b"v1", True, False)}
+    await asyncio.sleep(0.1)
+    assert calls == 2
+    fresh = await cached.load("k", load, fresh_s=10, stale_s=60)
+    assert (fresh.value, fresh.from_cache) == (b"v2", True)
 
 
 async def test_single_flight_for_concurrent_misses(clock):
@@ -101,7 +124,7 @@ async def test_stale_if_error_and_failure_without_stale(clock):
 
     await cached.load("k", good, fresh_s=1, stale_s=100)
     clock.now += 5
-    stale = await cached.load("k", bad, fresh_s=1, stale_s=100)
+    stale = await cached.load("k", bad, fresh_s=1, stale_s=100, force=True)
     assert (stale.value, stale.stale, stale.from_cache) == (b"old", True, True)
     assert "503" in str(stale.error)
     with pytest.raises(UpstreamUnavailableError):
