@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 from aiohttp import web
+from redis.asyncio import Redis, RedisCluster
 
 import adapters
 from gateway.api.handlers import setup_routes
@@ -34,6 +36,7 @@ from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.providers import ProviderContext
 from gateway.ratelimit import LocalRateLimiter
+from gateway.redis_cache import RedisCache, RedisHealth
 from gateway.retry import RetryPolicy
 from gateway.service import Connection, InvoiceService
 from gateway.settings import Settings
@@ -42,6 +45,7 @@ from gateway.tokens import LocalTokenProvider, TokenProvider
 from gateway.writes import SaleAccountService
 
 MAX_REQUEST_BYTES = 64 * 1024
+REDIS_TIMEOUT_S = 0.5
 USER_AGENT = "invoice-gateway/0.1"
 
 
@@ -81,6 +85,20 @@ def build_connections(
     return built
 
 
+def connect_redis(url: str, *, cluster: bool) -> Any:
+    """A Redis (or Redis Cluster) client with short timeouts.
+
+    A slow Redis must not stall requests: they fall back to the upstreams instead.
+    """
+    options: dict[str, Any] = {
+        "socket_timeout": REDIS_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_TIMEOUT_S,
+    }
+    if cluster:
+        return RedisCluster.from_url(url, **options)
+    return Redis.from_url(url, retry_on_timeout=False, **options)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -97,7 +115,13 @@ def create_app(
     app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
     app[TOKENS] = tokens or LocalTokenProvider(clock, store)
-    app[CACHE_BACKEND] = "memory" if cache is None else type(cache).__name__
+    redis_client = None
+    if cache is None and settings.redis_url is not None:
+        redis_client = connect_redis(
+            settings.redis_url.reveal(), cluster=settings.redis_cluster
+        )
+        cache = RedisCache(redis_client, RedisHealth(), clock)
+    app[CACHE_BACKEND] = "memory" if cache is None else cache
     backend = cache or MemoryCache(settings.cache_max_entries, clock)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -125,6 +149,8 @@ def create_app(
             )
             yield
             await loader.close()
+            if redis_client is not None:
+                await redis_client.aclose()
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)

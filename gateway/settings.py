@@ -104,6 +104,8 @@ class Settings:
     cache_max_entries: int = 10_000
     max_upstream_body_bytes: int = 16 * 1024 * 1024
     state_dir: Path | None = None  # None: tokens are kept in memory only
+    redis_url: Secret | None = None  # may hold a password: never printed
+    redis_cluster: bool = False
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -155,6 +157,8 @@ def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> S
             env, "GATEWAY_MAX_UPSTREAM_BODY_BYTES", 16 * 1024 * 1024, int, problems
         ),
         state_dir=Path(env.get("GATEWAY_STATE_DIR") or default_state_dir(env)),
+        redis_url=_redis_url(env, problems),
+        redis_cluster=env.get("REDIS_CLUSTER", "").lower() in {"1", "true", "yes"},
     )
     known_ids = {c.id for c in settings.connections}
     problems.extend(
@@ -166,6 +170,16 @@ def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> S
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _redis_url(env: Mapping[str, str], problems: list[str]) -> Secret | None:
+    raw = env.get("REDIS_URL")
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("REDIS_URL: must start with redis://, rediss:// or unix://")
+        return None
+    return Secret(raw)
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:

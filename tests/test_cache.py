@@ -1,13 +1,15 @@
-"""Cache contract and single-flight loading (memory backend)."""
+"""The cache contract, run against both backends, and single-flight loading."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.cache import CachedLoader, CacheEntry, MemoryCache
 from gateway.errors import UpstreamUnavailableError
+from gateway.redis_cache import RedisCache, RedisHealth
 from tests.support import FakeClock
 
 
@@ -17,15 +19,29 @@ def clock():
     return FakeClock(1000.0)
 
 
-async def test_entry_lives_until_stale_until(clock):
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request, clock):
+    """Each backend in turn: the in-process LRU and a real redis-server."""
+    if request.param == "memory":
+        yield MemoryCache(clock=clock)
+        return
+    server = request.getfixturevalue("redis_server")
+    client = aioredis.Redis.from_url(server.url)
+    yield RedisCache(client, RedisHealth(), clock)
+    await client.aclose()
+
+
+async def test_entry_lives_until_stale_until(backend, clock):
     """An entry is returned until `stale_until`, then gone."""
-    cache = MemoryCache(clock=clock)
+    cache = backend
     await cache.set("k", CacheEntry(b"v", 1000, 1010, 1020))
     clock.now = 1019.9
     assert (await cache.get("k")).value == b"v"
     clock.now = 1020
     assert await cache.get("k") is None
-    assert len(cache) == 0
+    await cache.set("k", CacheEntry(b"v", 1020, 1030, 1040))
+    await cache.delete("k")
+    assert await cache.get("k") is None
 
 
 async def test_lru_bound_evicts_least_recently_used(clock):
@@ -39,7 +55,7 @@ async def test_lru_bound_evicts_least_recently_used(clock):
     assert (await cache.get("a")).value == b"a"
 
 
-async def test_fresh_hit_then_reload_after_freshness(clock):
+async def test_fresh_hit_then_reload_after_freshness(backend, clock):
     """Fresh entries are served; past `fresh_until` the loader runs again."""
     loader_calls = []
 
@@ -47,7 +63,7 @@ async def test_fresh_hit_then_reload_after_freshness(clock):
         loader_calls.append(1)
         return f"v{len(loader_calls)}".encode()
 
-    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    cached = CachedLoader(backend, clock)
     first = await cached.load("k", load, fresh_s=10, stale_s=0)
     again = await cached.load("k", load, fresh_s=10, stale_s=0)
     assert (first.from_cache, again.from_cache, again.value) == (False, True, b"v1")
@@ -56,7 +72,7 @@ async def test_fresh_hit_then_reload_after_freshness(clock):
     assert (third.value, third.from_cache) == (b"v2", False)
 
 
-async def test_stale_while_revalidate_serves_at_once_and_refreshes_once(clock):
+async def test_stale_while_revalidate_serves_at_once_and_refreshes_once(backend, clock):
     """A stale hit answers immediately; one background load refreshes it for everyone."""
     calls = 0
 
@@ -66,7 +82,7 @@ async def test_stale_while_revalidate_serves_at_once_and_refreshes_once(clock):
         await asyncio.sleep(0.05)
         return f"v{calls}".encode()
 
-    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    cached = CachedLoader(backend, clock)
     await cached.load("k", load, fresh_s=10, stale_s=60)
     clock.now += 11
     hits = await asyncio.gather(
@@ -79,7 +95,7 @@ async def test_stale_while_revalidate_serves_at_once_and_refreshes_once(clock):
     assert (fresh.value, fresh.from_cache) == (b"v2", True)
 
 
-async def test_single_flight_for_concurrent_misses(clock):
+async def test_single_flight_for_concurrent_misses(backend, clock):
     """K concurrent misses of one key run the loader once; all get its value."""
     calls = 0
 
@@ -89,7 +105,7 @@ async def test_single_flight_for_concurrent_misses(clock):
         await asyncio.sleep(0.05)
         return b"shared"
 
-    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    cached = CachedLoader(backend, clock)
     results = await asyncio.gather(
         *(cached.load("k", load, fresh_s=5, stale_s=5) for _ in range(50))
     )
@@ -97,14 +113,14 @@ async def test_single_flight_for_concurrent_misses(clock):
     assert {r.value for r in results} == {b"shared"}
 
 
-async def test_impatient_caller_does_not_cancel_the_shared_load(clock):
+async def test_impatient_caller_does_not_cancel_the_shared_load(backend, clock):
     """A waiter that times out leaves the load running for the others (and the cache)."""
 
     async def load():
         await asyncio.sleep(0.1)
         return b"done"
 
-    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    cached = CachedLoader(backend, clock)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
             await cached.load("k", load, fresh_s=5, stale_s=5)
@@ -112,9 +128,9 @@ async def test_impatient_caller_does_not_cancel_the_shared_load(clock):
     assert result.value == b"done"
 
 
-async def test_stale_if_error_and_failure_without_stale(clock):
+async def test_stale_if_error_and_failure_without_stale(backend, clock):
     """Upstream failing: stale entry served and marked; with nothing cached, the error."""
-    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    cached = CachedLoader(backend, clock)
 
     async def good():
         return b"old"
@@ -134,7 +150,7 @@ async def test_stale_if_error_and_failure_without_stale(clock):
         await cached.load("k", bad, fresh_s=1, stale_s=100)
 
 
-async def test_invalidate_forces_next_read_upstream(clock):
+async def test_invalidate_forces_next_read_upstream(backend, clock):
     """A write's invalidation makes the next read fresh."""
     n = 0
 
@@ -143,7 +159,58 @@ async def test_invalidate_forces_next_read_upstream(clock):
         n += 1
         return str(n).encode()
 
-    cached = CachedLoader(MemoryCache(clock=clock), clock)
+    cached = CachedLoader(backend, clock)
     await cached.load("k", load, fresh_s=100, stale_s=0)
     await cached.invalidate("k")
     assert (await cached.load("k", load, fresh_s=100, stale_s=0)).value == b"2"
+
+
+async def test_misses_in_two_processes_make_one_load(redis_server, clock):
+    """Two loaders (as two replicas would) on one Redis: one upstream load for both."""
+    clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(2)]
+    loaders = [
+        CachedLoader(RedisCache(c, RedisHealth(), clock), clock) for c in clients
+    ]
+    calls = 0
+
+    async def load():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        return b"once"
+
+    results = await asyncio.gather(
+        *(loaders[n % 2].load("k", load, fresh_s=30, stale_s=30) for n in range(20))
+    )
+    assert calls == 1
+    assert {r.value for r in results} == {b"once"}
+    for c in clients:
+        await c.aclose()
+
+
+async def test_redis_away_fails_open_and_comes_back(redis_server, clock):
+    """Redis killed: loads still work (no cache); restarted: caching resumes by itself."""
+    client = aioredis.Redis.from_url(
+        redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5
+    )
+    health = RedisHealth()
+    cached = CachedLoader(RedisCache(client, health, clock), clock)
+    n = 0
+
+    async def load():
+        nonlocal n
+        n += 1
+        return str(n).encode()
+
+    await cached.load("k", load, fresh_s=30, stale_s=30)
+    redis_server.stop()
+    down = await cached.load("other", load, fresh_s=30, stale_s=30)
+    assert (down.value, health.state) == (b"2", "down")
+    assert (
+        await cached.load("other", load, fresh_s=30, stale_s=30)
+    ).value == b"3"  # no cache
+    redis_server.start()
+    await cached.load("again", load, fresh_s=30, stale_s=30)
+    hit = await cached.load("again", load, fresh_s=30, stale_s=30)
+    assert (hit.from_cache, health.state) == (True, "up")
+    await client.aclose()

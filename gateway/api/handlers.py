@@ -26,6 +26,7 @@ from gateway.errors import (
     SourcesFailedError,
 )
 from gateway.principal import Principal
+from gateway.redis_cache import RedisCache
 
 READ_SCOPE = ("invoices:read",)
 
@@ -217,8 +218,21 @@ async def readyz(request: web.Request) -> web.Response:
         for conn in request.app[SERVICE].connections.values()
     }
     return web.json_response(
-        {"status": "ready", "cache": request.app[CACHE_BACKEND], "connections": conns}
+        {"status": "ready", "cache": await cache_state(request), "connections": conns}
     )
+
+
+async def cache_state(request: web.Request) -> dict[str, Any]:
+    """Which cache backend serves, and for Redis whether it answers right now.
+
+    A Redis outage does not make the gateway unready: it keeps answering from the
+    upstreams (fail-open), so taking replicas out of rotation would only hurt.
+    """
+    backend = request.app[CACHE_BACKEND]
+    if isinstance(backend, RedisCache):
+        up = await backend.ping()
+        return {"backend": "redis", "redis": "up" if up else "down"}
+    return {"backend": "memory"}
 
 
 def _iso(epoch: float | None) -> str | None:

@@ -17,7 +17,7 @@ SERVICE = web.AppKey("service", InvoiceService)
 SALE_ACCOUNTS = web.AppKey("sale_accounts", SaleAccountService)
 TOKENS = web.AppKey("tokens", TokenProvider)
 API_KEYS = web.AppKey("api_keys", dict[str, ApiKey])
-CACHE_BACKEND = web.AppKey("cache_backend", str)
+CACHE_BACKEND = web.AppKey("cache_backend", object)  # "memory" or the Redis backend
 
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
