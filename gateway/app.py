@@ -37,6 +37,7 @@ from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.providers import ProviderContext
 from gateway.ratelimit import LocalRateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
+from gateway.redis_idempotency import RedisIdempotencyStore
 from gateway.retry import RetryPolicy
 from gateway.service import Connection, InvoiceService
 from gateway.settings import Settings
@@ -143,7 +144,12 @@ def create_app(
             app[SALE_ACCOUNTS] = SaleAccountService(
                 connections,
                 loader,
-                idempotency or MemoryIdempotencyStore(clock=clock),
+                idempotency
+                or (
+                    RedisIdempotencyStore(redis_client, clock=clock)
+                    if redis_client is not None
+                    else MemoryIdempotencyStore(clock=clock)
+                ),
                 wait_s=settings.request_timeout_s,
                 clock=clock,
             )

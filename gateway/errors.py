@@ -18,7 +18,8 @@
     │   ├── UpstreamRejectedError   upstream refused the request         -> 502
     │   │   └── UpstreamValidationError  refused a write's fields        -> 422 with errors
     │   └── UpstreamNotFoundError   upstream says the record is absent   -> 404 at item routes
-    └── SourcesFailedError        a fan-out where no source answered     -> 502 / 504
+    ├── SourcesFailedError        a fan-out where no source answered     -> 502 / 504
+    └── IdempotencyUnavailableError  shared idempotency store away: no write -> 503
 
 Messages name the connection, method and path only: never a query string, a header or a
 token, because they end up in logs and problem+json bodies.
@@ -202,3 +203,13 @@ class IdempotencyError(RequestError):
 
 class WriteUncertainError(UpstreamTimeoutError):
     """A write's outcome is unknown (the upstream did not answer); retry with the same key."""
+
+
+class IdempotencyUnavailableError(GatewayError):
+    """The shared idempotency store cannot be reached: writes are refused (503)."""
+
+    def __init__(self) -> None:
+        """A fixed message: nothing about the store's address or credentials."""
+        super().__init__(
+            "the idempotency store is unavailable; the write was not attempted, retry later"
+        )

@@ -11,6 +11,7 @@ from gateway import jsoncodec
 from gateway.errors import (
     FieldError,
     GatewayError,
+    IdempotencyUnavailableError,
     InvalidRequestError,
     RequestError,
     SourcesFailedError,
@@ -68,6 +69,14 @@ def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911 - one branch
         title = "Upstream timeout" if err.status == 504 else "Bad gateway"  # noqa: PLR2004
         return problem(
             err.status, "sources-failed", title, str(err), sources=err.sources
+        )
+    if isinstance(err, IdempotencyUnavailableError):
+        return problem(
+            503,
+            "idempotency-unavailable",
+            "Service Unavailable",
+            str(err),
+            headers={"Retry-After": "5"},
         )
     if isinstance(err, UpstreamValidationError):
         return problem(
