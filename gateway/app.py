@@ -38,6 +38,7 @@ from gateway.providers import ProviderContext
 from gateway.ratelimit import LocalRateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
 from gateway.redis_idempotency import RedisIdempotencyStore
+from gateway.redis_tokens import RedisTokenProvider
 from gateway.retry import RetryPolicy
 from gateway.service import Connection, InvoiceService
 from gateway.settings import Settings
@@ -115,13 +116,18 @@ def create_app(
     app[SETTINGS] = settings
     app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
-    app[TOKENS] = tokens or LocalTokenProvider(clock, store)
+    local_tokens = LocalTokenProvider(clock, store)
     redis_client = None
-    if cache is None and settings.redis_url is not None:
+    if settings.redis_url is not None:
         redis_client = connect_redis(
             settings.redis_url.reveal(), cluster=settings.redis_cluster
         )
-        cache = RedisCache(redis_client, RedisHealth(), clock)
+        redis_health = RedisHealth()
+        cache = cache or RedisCache(redis_client, redis_health, clock)
+        tokens = tokens or RedisTokenProvider(
+            redis_client, redis_health, local_tokens, clock
+        )
+    app[TOKENS] = tokens or local_tokens
     app[CACHE_BACKEND] = "memory" if cache is None else cache
     backend = cache or MemoryCache(settings.cache_max_entries, clock)
 
