@@ -170,7 +170,9 @@ class RedisTokenProvider:
         if cached is None:
             return self._fallback.state(connection)
         left = max(0.0, round(cached[0].expires_at - self._clock(), 1))
-        return TokenState(present=True, expires_in_s=left, refreshes=self.refreshes.get(connection, 0))
+        return TokenState(
+            present=True, expires_in_s=left, refreshes=self.refreshes.get(connection, 0)
+        )
 
 
 def _key(connection: str) -> str:
