@@ -35,13 +35,14 @@ from gateway.errors import ConfigError
 from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.providers import ProviderContext
-from gateway.ratelimit import LocalRateLimiter
+from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
 from gateway.redis_idempotency import RedisIdempotencyStore
+from gateway.redis_ratelimit import RedisRateLimiter
 from gateway.redis_tokens import RedisTokenProvider
 from gateway.retry import RetryPolicy
 from gateway.service import Connection, InvoiceService
-from gateway.settings import Settings
+from gateway.settings import ConnectionSettings, Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider, TokenProvider
 from gateway.writes import SaleAccountService
@@ -51,11 +52,34 @@ REDIS_TIMEOUT_S = 0.5
 USER_AGENT = "invoice-gateway/0.1"
 
 
+LimiterFactory = Callable[[ConnectionSettings], RateLimiter]
+
+
+def local_limiter(conn: ConnectionSettings) -> RateLimiter:
+    """Pacing for one process: the connection's configured limit, and its headers."""
+    return LocalRateLimiter(conn.rate_limit_requests, conn.rate_limit_window_s)
+
+
+def shared_limiter(client: Any, health: RedisHealth) -> LimiterFactory:
+    """Pacing shared by every replica through Redis (local pacing while it is away)."""
+
+    def make(conn: ConnectionSettings) -> RateLimiter:
+        return RedisRateLimiter(
+            client,
+            health,
+            conn.id,
+            LocalRateLimiter(conn.rate_limit_requests, conn.rate_limit_window_s),
+        )
+
+    return make
+
+
 def build_connections(
     settings: Settings,
     session: aiohttp.ClientSession,
     tokens: TokenProvider,
     now: Callable[[], datetime],
+    limiter: LimiterFactory = local_limiter,
 ) -> dict[str, Connection]:
     """Create every connection's funnel and adapter; all refusals raised together."""
     built: dict[str, Connection] = {}
@@ -67,9 +91,7 @@ def build_connections(
             conn.base_url,
             conn.timeout_s,
             settings.max_upstream_body_bytes,
-            limiter=LocalRateLimiter(
-                conn.rate_limit_requests, conn.rate_limit_window_s
-            ),
+            limiter=limiter(conn),
             breaker=CircuitBreaker(
                 conn.id, conn.breaker_failures, conn.breaker_cooldown_s
             ),
@@ -117,12 +139,14 @@ def create_app(
     app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
     local_tokens = LocalTokenProvider(clock, store)
+    limiter: LimiterFactory = local_limiter
     redis_client = None
     if settings.redis_url is not None:
         redis_client = connect_redis(
             settings.redis_url.reveal(), cluster=settings.redis_cluster
         )
         redis_health = RedisHealth()
+        limiter = shared_limiter(redis_client, redis_health)
         cache = cache or RedisCache(redis_client, redis_health, clock)
         tokens = tokens or RedisTokenProvider(
             redis_client, redis_health, local_tokens, clock
@@ -139,7 +163,9 @@ def create_app(
             connector=connector, headers={"User-Agent": USER_AGENT}
         ) as session:
             loader = CachedLoader(backend, clock)
-            connections = build_connections(settings, session, app[TOKENS], now)
+            connections = build_connections(
+                settings, session, app[TOKENS], now, limiter
+            )
             app[SERVICE] = InvoiceService(
                 connections,
                 loader,

@@ -67,12 +67,12 @@ class LocalRateLimiter:
         self._clock = clock
         self._blocked_until = 0.0
         self._lock = asyncio.Lock()
-        self._rate = self._capacity = 0.0
+        self.rate = self.capacity = 0.0
         if requests and window_s > 0:
             # capacity + rate * window <= requests: no upstream window can overflow.
-            self._capacity = max(1.0, requests * 0.2)
-            self._rate = (requests - self._capacity) / window_s or requests / window_s
-        self._tokens = self._capacity
+            self.capacity = max(1.0, requests * 0.2)
+            self.rate = (requests - self.capacity) / window_s or requests / window_s
+        self._tokens = self.capacity
         self._stamp = clock()
 
     async def acquire(self) -> None:
@@ -81,15 +81,15 @@ class LocalRateLimiter:
             while True:
                 now = self._clock()
                 wait = self._blocked_until - now
-                if wait <= 0 and self._rate:
+                if wait <= 0 and self.rate:
                     self._tokens = min(
-                        self._capacity, self._tokens + (now - self._stamp) * self._rate
+                        self.capacity, self._tokens + (now - self._stamp) * self.rate
                     )
                     self._stamp = now
                     if self._tokens >= 1:
                         self._tokens -= 1
                         return
-                    wait = (1 - self._tokens) / self._rate
+                    wait = (1 - self._tokens) / self.rate
                 elif wait <= 0:
                     return
                 await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
