@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
 from gateway.api.handlers import setup_routes
@@ -49,6 +49,7 @@ from gateway.writes import SaleAccountService
 
 MAX_REQUEST_BYTES = 64 * 1024
 REDIS_TIMEOUT_S = 0.5
+REDIS_MAX_CONNECTIONS = 64
 USER_AGENT = "invoice-gateway/0.1"
 
 
@@ -119,8 +120,15 @@ def connect_redis(url: str, *, cluster: bool) -> Any:
         "socket_connect_timeout": REDIS_TIMEOUT_S,
     }
     if cluster:
-        return RedisCluster.from_url(url, **options)
-    return Redis.from_url(url, retry_on_timeout=False, **options)
+        return RedisCluster.from_url(
+            url, max_connections=REDIS_MAX_CONNECTIONS, **options
+        )
+    # A blocking pool: under a burst, callers queue for a connection (briefly) instead of
+    # failing with "too many connections", which would look like Redis being down.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_TIMEOUT_S, **options
+    )
+    return Redis(connection_pool=pool)
 
 
 def create_app(

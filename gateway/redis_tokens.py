@@ -81,6 +81,10 @@ class RedisTokenProvider:
                 return await self._shared_get(connection, fetch)
         except FAILURES as err:
             self._health.down(err)
+            # Carry on alone, from the newest token this process has seen: refreshing with
+            # an older refresh token would be a reuse, and rotating upstreams revoke on that.
+            if cached is not None:
+                self._fallback.seed(connection, cached[0])
             return await self._fallback.get(connection, fetch)
 
     async def _shared_get(self, connection: str, fetch: TokenFetcher) -> Token:

@@ -133,6 +133,13 @@ class LocalTokenProvider:
             self._refreshes[connection] = self._refreshes.get(connection, 0) + 1
             return fresh
 
+    def seed(self, connection: str, token: Token) -> None:
+        """Adopt a token known from elsewhere, unless a newer one is held."""
+        current = self._tokens.get(connection)
+        if current is None or current.issued_at < token.issued_at:
+            self._tokens[connection] = token
+            self._loaded.add(connection)
+
     async def invalidate(self, connection: str, rejected: Token) -> None:
         """Expire the rejected token but keep its refresh token for the next fetch."""
         current = self._tokens.get(connection)
