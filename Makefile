@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 # Tests start their own redis-server on a free port; the binary must be on PATH.
 redis-server:
-	@command -v redis-server >/dev/null || { \
+	@{ command -v redis-server && command -v redis-cli; } >/dev/null || { \
 	  echo "redis-server missing: installing it with apt"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }

@@ -13,7 +13,14 @@ from adapters.hubsoft.simulator import HubsoftSimulator
 from adapters.xarios.simulator import XariosSimulator
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.support import NOW, TODAY, RedisProcess, hubsoft_connection, make_settings
+from tests.support import (
+    NOW,
+    TODAY,
+    RedisClusterProcesses,
+    RedisProcess,
+    hubsoft_connection,
+    make_settings,
+)
 
 
 @pytest.fixture
@@ -83,3 +90,15 @@ def redis_server(tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A 3-master Redis Cluster for the whole session (flushed before each use)."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    assert binary, "redis-server missing (make test installs it with apt)"
+    assert cli, "redis-cli missing (make test installs it with apt)"
+    cluster = RedisClusterProcesses(binary, cli, tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()

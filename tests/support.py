@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import socket
 import subprocess
 import time
@@ -124,6 +125,25 @@ def fintera_connection(base_url: str, cid: str = "fin", **kw) -> ConnectionSetti
     )
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_pair() -> int:
+    """A free port P whose P + 10000 is free too (a cluster node's bus port)."""
+    rng = random.Random()  # noqa: S311 - picking test ports, not secrets
+    for _ in range(200):
+        port = rng.randint(20000, 29999)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair")
+
+
 class RedisProcess:
     """A redis-server child process on a free port (no persistence), restartable."""
 
@@ -131,10 +151,9 @@ class RedisProcess:
         """Pick a free port now; start later."""
         self.binary = binary
         self.workdir = workdir
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port_pair()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra: list[str] = []
 
     @property
     def url(self) -> str:
@@ -156,6 +175,7 @@ class RedisProcess:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -174,3 +194,72 @@ class RedisProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+class RedisClusterProcesses:
+    """A real Redis Cluster: `size` masters on free ports, made with `redis-cli --cluster`."""
+
+    def __init__(self, binary: str, cli: str, workdir: Path, size: int = 3) -> None:
+        """Prepare `size` nodes; start later."""
+        self.cli = cli
+        self.nodes = [RedisProcess(binary, workdir / f"node{n}") for n in range(size)]
+
+    @property
+    def url(self) -> str:
+        """Any node's URL: the client discovers the rest."""
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        """Start the nodes, create the cluster, wait until every slot is served."""
+        for node in self.nodes:
+            node.workdir.mkdir(parents=True, exist_ok=True)
+            node.extra = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ]
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(  # noqa: S603 - our own fixed argv
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run(  # noqa: S603
+                [self.cli, "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout
+            if "cluster_state:ok" in info:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the Redis cluster did not become ready")
+
+    def flush(self) -> None:
+        """Empty every node (between tests sharing the cluster)."""
+        for node in self.nodes:
+            subprocess.run(  # noqa: S603
+                [self.cli, "-p", str(node.port), "flushall"],
+                capture_output=True,
+                timeout=10,
+                check=True,
+            )
+
+    def stop(self) -> None:
+        """Kill every node."""
+        for node in self.nodes:
+            node.stop()

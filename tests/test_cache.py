@@ -19,14 +19,18 @@ def clock():
     return FakeClock(1000.0)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def backend(request, clock):
-    """Each backend in turn: the in-process LRU and a real redis-server."""
+    """Each backend in turn: the in-process LRU, a redis-server, a 3-master cluster."""
     if request.param == "memory":
         yield MemoryCache(clock=clock)
         return
-    server = request.getfixturevalue("redis_server")
-    client = aioredis.Redis.from_url(server.url)
+    if request.param == "redis":
+        client = aioredis.Redis.from_url(request.getfixturevalue("redis_server").url)
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        client = aioredis.RedisCluster.from_url(cluster.url)
     yield RedisCache(client, RedisHealth(), clock)
     await client.aclose()
 
@@ -120,6 +124,7 @@ async def test_impatient_caller_does_not_cancel_the_shared_load(backend, clock):
         await asyncio.sleep(0.1)
         return b"done"
 
+    await backend.get("warm-up")  # connect first: cancel during the load, not the dial
     cached = CachedLoader(backend, clock)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.01):
