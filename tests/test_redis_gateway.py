@@ -41,6 +41,8 @@ async def test_cache_lives_in_redis_and_survives_its_outage(
     assert all(body["sources"][0]["status"] == "ok" for _, body in results)
     ready = await (await client.get("/readyz")).json()
     assert ready["cache"] == {"backend": "redis", "redis": "down"}
+    conns = await (await client.get("/v1/connections", headers=AUTH)).json()
+    assert conns["cache"]["redis"] == "down"
 
     redis_server.start()
     await ask(docs[1])

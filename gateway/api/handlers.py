@@ -203,7 +203,9 @@ async def list_connections(request: web.Request) -> web.Response:
                 },
             }
         )
-    return web.json_response({"data": out}, dumps=jsoncodec.dumps_str)
+    return web.json_response(
+        {"data": out, "cache": await cache_state(request)}, dumps=jsoncodec.dumps_str
+    )
 
 
 async def healthz(_request: web.Request) -> web.Response:
