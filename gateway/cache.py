@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from gateway.errors import UpstreamError
 
@@ -123,7 +123,9 @@ class Lookup:
     error: UpstreamError | None = None  # why stale data was served
 
 
-Loader = Callable[[], Awaitable[bytes]]
+Loaded: TypeAlias = "bytes | tuple[bytes, float, float]"
+"""A value, or a value with its own (fresh_s, stale_s) that overrides the caller's."""
+Loader = Callable[[], Awaitable[Loaded]]
 
 
 class CachedLoader:
@@ -188,7 +190,7 @@ class CachedLoader:
         if key in self._inflight:
             return
 
-        async def refresh() -> bytes:
+        async def refresh() -> Loaded:
             try:
                 value = await loader()
             except UpstreamError as err:
@@ -244,6 +246,8 @@ class CachedLoader:
                 return waited
         try:
             value = await loader()
+            if isinstance(value, tuple):  # the data knows better how long it stays good
+                value, fresh_s, stale_s = value
             now = self._clock()
             entry = CacheEntry(value, now, now + fresh_s, now + fresh_s + stale_s)
             if fresh_s > 0 or stale_s > 0:

@@ -126,6 +126,14 @@ class InvoiceProvider(Protocol):
         """The invoice's document, streamed; `NotFoundError` when it has none."""
         ...
 
+    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
+        """(fresh_s, stale_s) for this kind of data (`invoices`, `invoice`), or None.
+
+        None keeps the connection's configured lifetimes. Lets data that cannot change
+        (a paid invoice, an issued reseller bill) stay cached far longer than open ones.
+        """
+        ...
+
 
 AdapterFactory = Callable[[ProviderContext], InvoiceProvider]
 
@@ -213,3 +221,14 @@ class SaleAccountProvider(Protocol):
         Used when a create's outcome was unknown: the retry looks before creating again.
         """
         ...
+
+
+PAID_OR_FINAL = (3600.0, 7 * 86400.0)
+
+
+def settled_ttl(kind: str, result: SourceResult) -> tuple[float, float] | None:
+    """A shared policy: one invoice already paid or cancelled changes rarely; cache it long."""
+    finished = {InvoiceStatus.PAID, InvoiceStatus.CANCELLED}
+    if kind == "invoice" and result.invoices and result.invoices[0].status in finished:
+        return PAID_OR_FINAL
+    return None

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from gateway import jsoncodec
-from gateway.cache import CachedLoader, Lookup
+from gateway.cache import CachedLoader, Loaded, Lookup
 from gateway.cursor import CursorCodec, Position, fingerprint
 from gateway.deadline import deadline_in
 from gateway.errors import (
@@ -275,11 +275,12 @@ class InvoiceService:
             result = self._decoded(key, stale)
         return result.invoices[0]
 
-    async def _encoded_one(self, conn: Connection, remote_id: str) -> bytes:
-        return encode_result(SourceResult((await conn.adapter.get_invoice(remote_id),)))
+    async def _encoded_one(self, conn: Connection, remote_id: str) -> Loaded:
+        result = SourceResult((await conn.adapter.get_invoice(remote_id),))
+        return _with_ttl(conn, "invoice", result)
 
-    async def _encoded_list(self, conn: Connection, query: InvoiceQuery) -> bytes:
-        return encode_result(await conn.adapter.list_invoices(query))
+    async def _encoded_list(self, conn: Connection, query: InvoiceQuery) -> Loaded:
+        return _with_ttl(conn, "invoices", await conn.adapter.list_invoices(query))
 
     async def _load(
         self, conn: Connection, key: str, loader: Callable[[], Any], *, force: bool
@@ -355,6 +356,12 @@ class InvoiceService:
             complete=result.complete,
         )
         return outcome, result.invoices
+
+
+def _with_ttl(conn: Connection, kind: str, result: SourceResult) -> Loaded:
+    """The encoded result, with the adapter's lifetime for this kind of data if it has one."""
+    ttl = conn.adapter.cache_ttl(kind, result)
+    return encode_result(result) if ttl is None else (encode_result(result), *ttl)
 
 
 def _merge(invoices: list[Invoice], query: InvoiceQuery, sort: str) -> list[Invoice]:

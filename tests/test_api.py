@@ -490,3 +490,21 @@ async def test_period_filters_skip_hubsoft(gateway):
     )
     assert body["sources"][0]["status"] == "skipped"
     assert "billing period" in body["sources"][0]["error"]
+
+
+async def test_a_paid_invoice_is_cached_longer_than_the_connection_says(
+    gateway_factory, hubsoft_url, hubsoft_sim
+):
+    """Per-kind lifetimes: a paid invoice outlives `cache_fresh_s`; an open one does not."""
+    conn = hubsoft_connection(hubsoft_url, cache_fresh_s=0.0, cache_stale_s=0.0)
+    client = await gateway_factory(make_settings(conn))
+    paid = next(
+        i for i in hubsoft_sim.invoices if i.customer.code == "2002" and i.paid_on
+    )
+    unpaid = next(
+        i for i in hubsoft_sim.invoices if i.customer.code == "2002" and not i.paid_on
+    )
+    for inv in (paid, unpaid, paid, unpaid):
+        await get_json(client, f"/v1/invoices/hubsoft:acme-isp:2002-{inv.id}")
+    # The paid one was fetched once; the unpaid one each time (no caching configured).
+    assert len(hubsoft_sim.calls("/cliente/financeiro")) == 3

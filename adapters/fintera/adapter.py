@@ -27,6 +27,7 @@ from gateway.providers import (
     ProviderContext,
     SourceResult,
     map_rows,
+    settled_ttl,
 )
 
 REMOTE_ID_RE = re.compile(r"^(\d{1,18})-(\d{1,18})$")
@@ -110,6 +111,10 @@ class FinteraAdapter:
             )
 
         return map_rows(rows, one, self._ctx, note)
+
+    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
+        """Received receivables rarely change: keep one such long; lists as configured."""
+        return settled_ttl(kind, result)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One receivable by `<entity>-<id>`, with its person looked up."""

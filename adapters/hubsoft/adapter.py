@@ -29,6 +29,7 @@ from gateway.providers import (
     ProviderContext,
     SourceResult,
     map_rows,
+    settled_ttl,
 )
 
 REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
@@ -82,6 +83,10 @@ class HubsoftAdapter:
         result = self._map(rows, scope, searched, note)
         kept = tuple(inv for inv in result.invoices if _matches(inv.customer, query))
         return SourceResult(kept, result.complete, result.note)
+
+    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
+        """Paid invoices rarely change: keep one such invoice long; lists as configured."""
+        return settled_ttl(kind, result)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """Find one invoice among its customer's (the id carries the customer)."""

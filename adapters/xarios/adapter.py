@@ -31,6 +31,7 @@ from gateway.providers import (
 
 DEFAULT_AUTH_URL = "https://login.xarios.cloud"
 REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+ISSUED_BILL = (86400.0, 30 * 86400.0)
 
 
 class XariosAdapter:
@@ -76,6 +77,14 @@ class XariosAdapter:
                 r for r in rows if isinstance(r, dict) and r.get("tenantId") in tenants
             ]
         return map_rows(rows, self._map, self._ctx)
+
+    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
+        """An issued reseller bill never changes: one is cached for a day (a month stale).
+
+        Lists keep the connection's lifetimes: they grow when a billing period closes.
+        """
+        del result
+        return ISSUED_BILL if kind == "invoice" else None
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice with its detail lines (the detail ZIP is read alongside)."""
