@@ -28,9 +28,9 @@ from gateway.models import (
 
 PROVIDER = "fintera"
 STATUS_MAP = {1: InvoiceStatus.OPEN, 2: InvoiceStatus.PAID, 3: InvoiceStatus.PAID}
-ACQUIRER_MAP = {
-    name: name
-    for name in (
+# Fintera's documented `provider` list; each is also a canonical acquirer of that name.
+UPSTREAM_PROVIDERS = frozenset(
+    {
         "bank_account",
         "cash_register",
         "cielo",
@@ -42,8 +42,9 @@ ACQUIRER_MAP = {
         "ticket",
         "vero",
         "other",
-    )
-}
+    }
+)
+ACQUIRER_MAP = {name: name for name in UPSTREAM_PROVIDERS}
 METHOD_TO_CANONICAL = {
     "billet": "boleto",
     "cash": "cash",

@@ -27,7 +27,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from adapters.fintera import xmlcodec
-from adapters.fintera.mapping import format_document
+from adapters.fintera.mapping import (
+    METHOD_TO_CANONICAL,
+    UPSTREAM_PROVIDERS,
+    format_document,
+)
 from adapters.hubsoft.simdata import DOC_CUSTOMER, cnpj, cpf
 from adapters.simkit import FaultBoard
 from gateway import jsoncodec
@@ -39,29 +43,8 @@ ACCOUNTS = [
     {"account": {"id": 3614, "name": "Filial"}},
 ]
 ENTITIES = [3798, 3799]
-PROVIDERS = {
-    "bank_account",
-    "cash_register",
-    "cielo",
-    "getnet",
-    "pagseguro",
-    "redecard",
-    "safrapay",
-    "stone",
-    "ticket",
-    "vero",
-    "other",
-}
-METHODS = {
-    "billet",
-    "cash",
-    "cheque",
-    "credit",
-    "parcelled",
-    "debit",
-    "transfer",
-    "pix",
-}
+PROVIDERS = UPSTREAM_PROVIDERS
+METHODS = frozenset(METHOD_TO_CANONICAL)
 FAULTS = frozenset({"overdue", "no_api", "slow_create"})  # plus simkit's generic ones
 TZ = ZoneInfo("America/Sao_Paulo")
 
