@@ -26,11 +26,12 @@ from aiohttp import web
 
 import adapters
 from gateway.app import build_connections, create_app
+from gateway.config import load_settings
 from gateway.errors import ConfigError, UpstreamError
 from gateway.http import UpstreamClient
 from gateway.logs import configure_logging
 from gateway.providers import DemoUpstream, ProviderContext
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
 
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 action="append",
                 default=[],
                 metavar="PROVIDER=FAULT[:VALUE][@RATIO]",
-                help="inject a fault into a simulator, e.g. hubsoft=slow or xarios=status:503@0.5",
+                help="inject a simulator fault, e.g. PROVIDER=slow or PROVIDER=status:503@0.5",
             )
     sub.add_parser("check-config", help="validate settings and exit").set_defaults(
         func=cmd_check_config

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
+from gateway.config import load_settings
 from gateway.errors import ConfigError
-from gateway.settings import load_settings
 
 PROVIDERS = ["fintera", "hubsoft", "xarios"]
 KEY_HASH = hashlib.sha256(b"k").hexdigest()

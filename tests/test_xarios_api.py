@@ -11,7 +11,7 @@ import pytest
 
 from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.__main__ import _authorize
-from gateway.settings import load_settings
+from gateway.config import load_settings
 from gateway.tokenfile import FileTokenStore
 from tests.support import API_KEY, hubsoft_connection, make_settings, xarios_connection
 

@@ -1,0 +1,337 @@
+"""Settings from the environment plus a TOML connections file, validated all at once.
+
+Secrets never sit in the file: a connection's `[secrets]` table maps a secret's name to the
+*name* of an environment variable, and API keys are stored as SHA-256 hashes. Every problem
+found is collected and raised together as one `ConfigError`, so a bad deploy lists all of
+them at the first start instead of one per restart.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gateway.errors import ConfigError
+from gateway.settings import (
+    DEFAULT_TIMEZONE,
+    ApiKey,
+    ConnectionSettings,
+    Secret,
+    Settings,
+)
+
+CONNECTION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+KNOWN_SCOPES = frozenset({"invoices:read", "sale_accounts:read", "sale_accounts:write"})
+SECRET_LIKE_RE = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
+MIN_CURSOR_SECRET = 32
+MAX_COUNT = 100
+
+_N = TypeVar("_N", int, float)
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """`$XDG_STATE_HOME/invoice-gateway`, else `~/.local/state/invoice-gateway`."""
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "invoice-gateway"
+
+
+def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> Settings:
+    """Read `GATEWAY_*` variables and the connections file; raise every problem at once."""
+    problems: list[str] = []
+    path = env.get("GATEWAY_CONFIG")
+    doc: dict[str, Any] = {}
+    if not path:
+        problems.append("GATEWAY_CONFIG: not set (path to the connections TOML file)")
+    else:
+        doc = _read_toml(Path(path), problems)
+    secret = env.get("GATEWAY_CURSOR_SECRET", "")
+    if len(secret) < MIN_CURSOR_SECRET:
+        problems.append(
+            f"GATEWAY_CURSOR_SECRET: needs at least {MIN_CURSOR_SECRET} characters "
+            "(signs paging cursors; share it across replicas)"
+        )
+    settings = Settings(
+        connections=parse_connections(
+            doc.get("connections", {}), env, known_providers, problems
+        ),
+        api_keys=parse_api_keys(doc.get("api_keys", []), problems),
+        cursor_secret=Secret(secret),
+        host=env.get("GATEWAY_HOST", "127.0.0.1"),
+        port=_env_number(env, "GATEWAY_PORT", 8080, int, problems),
+        request_timeout_s=_env_number(
+            env, "GATEWAY_REQUEST_TIMEOUT_S", 8.0, float, problems
+        ),
+        log_format=_env_choice(
+            env, "GATEWAY_LOG_FORMAT", "auto", {"auto", "json", "console"}, problems
+        ),
+        log_level=_env_choice(
+            env,
+            "GATEWAY_LOG_LEVEL",
+            "info",
+            {"debug", "info", "warning", "error"},
+            problems,
+        ),
+        cache_max_entries=_env_number(
+            env, "GATEWAY_CACHE_MAX_ENTRIES", 10_000, int, problems
+        ),
+        max_upstream_body_bytes=_env_number(
+            env, "GATEWAY_MAX_UPSTREAM_BODY_BYTES", 16 * 1024 * 1024, int, problems
+        ),
+        state_dir=Path(env.get("GATEWAY_STATE_DIR") or default_state_dir(env)),
+        redis_url=_redis_url(env, problems),
+        redis_cluster=env.get("REDIS_CLUSTER", "").lower() in {"1", "true", "yes"},
+    )
+    known_ids = {c.id for c in settings.connections}
+    problems.extend(
+        f"api_keys: key {key.name!r} names unknown connection {cid!r}"
+        for key in settings.api_keys
+        for cid in sorted(key.connections or ())
+        if cid not in known_ids
+    )
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _redis_url(env: Mapping[str, str], problems: list[str]) -> Secret | None:
+    raw = env.get("REDIS_URL")
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        problems.append("REDIS_URL: must start with redis://, rediss:// or unix://")
+        return None
+    return Secret(raw)
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        problems.append(f"GATEWAY_CONFIG: cannot read {path}: {err.strerror}")
+    except tomllib.TOMLDecodeError as err:
+        problems.append(f"GATEWAY_CONFIG: {path} is not valid TOML: {err}")
+    return {}
+
+
+def _env_number(
+    env: Mapping[str, str], name: str, default: _N, kind: type[_N], problems: list[str]
+) -> _N:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        problems.append(f"{name}: {raw!r} is not a number")
+        return default
+    if value <= 0:
+        problems.append(f"{name}: must be positive")
+    return value
+
+
+def _env_choice(
+    env: Mapping[str, str],
+    name: str,
+    default: str,
+    allowed: set[str],
+    problems: list[str],
+) -> str:
+    value = env.get(name, default).lower()
+    if value not in allowed:
+        problems.append(f"{name}: {value!r} is not one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def parse_connections(
+    raw: Any,
+    env: Mapping[str, str],
+    known_providers: Collection[str],
+    problems: list[str],
+) -> tuple[ConnectionSettings, ...]:
+    """Validate the `[connections.<id>]` tables."""
+    if not isinstance(raw, dict):
+        problems.append("connections: must be a table of connection tables")
+        return ()
+    if not raw:
+        problems.append("connections: none configured")
+    return tuple(
+        conn
+        for cid, table in raw.items()
+        if (conn := _parse_connection(cid, table, env, known_providers, problems))
+        is not None
+    )
+
+
+def _parse_connection(
+    cid: str,
+    table: Any,
+    env: Mapping[str, str],
+    known_providers: Collection[str],
+    problems: list[str],
+) -> ConnectionSettings | None:
+    where = f"connections.{cid}"
+    before = len(problems)
+    if not CONNECTION_ID_RE.match(cid):
+        problems.append(f"{where}: id must match {CONNECTION_ID_RE.pattern}")
+    if not isinstance(table, dict):
+        problems.append(f"{where}: must be a table")
+        return None
+    provider = table.get("provider")
+    if provider not in known_providers:
+        problems.append(
+            f"{where}.provider: {provider!r} is unknown; "
+            f"known: {', '.join(sorted(known_providers))}"
+        )
+    base_url = table.get("base_url")
+    if not isinstance(base_url, str) or not base_url.startswith(
+        ("http://", "https://")
+    ):
+        problems.append(f"{where}.base_url: must be an http(s) URL")
+    secrets = _parse_secrets(where, table.get("secrets", {}), env, problems)
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        problems.append(f"{where}.options: must be a table")
+        options = {}
+    problems.extend(
+        f"{where}.options.{key}: looks like a secret; name its env var under [secrets]"
+        for key in options
+        if SECRET_LIKE_RE.search(key)
+    )
+    tz = _parse_timezone(where, table.get("timezone", DEFAULT_TIMEZONE), problems)
+    currency = table.get("currency")
+    if currency is not None and not (
+        isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)
+    ):
+        problems.append(f"{where}.currency: must be an ISO 4217 code such as BRL")
+    numbers = _parse_numbers(where, table, problems)
+    if len(problems) > before or tz is None:
+        return None
+    return ConnectionSettings(
+        id=cid,
+        provider=str(provider),
+        base_url=str(base_url).rstrip("/"),
+        secrets=secrets,
+        options=options,
+        timezone=tz,
+        currency=currency,
+        **numbers,
+    )
+
+
+def _parse_numbers(
+    where: str, table: dict[str, Any], problems: list[str]
+) -> dict[str, Any]:
+    """Timeouts, cache lifetimes and the upstream rate limit of one connection."""
+    numbers: dict[str, Any] = {}
+    for key, default in (
+        ("timeout_s", 10.0),
+        ("cache_fresh_s", 60.0),
+        ("cache_stale_s", 3600.0),
+        ("rate_limit_window_s", 60.0),
+        ("breaker_cooldown_s", 30.0),
+    ):
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            problems.append(f"{where}.{key}: must be a non-negative number of seconds")
+            value = default
+        numbers[key] = float(value)
+    limit = table.get("rate_limit_requests")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+    ):
+        problems.append(
+            f"{where}.rate_limit_requests: must be a positive integer (per window)"
+        )
+        limit = None
+    numbers["rate_limit_requests"] = limit
+    for key, default in (("retry_attempts", 2), ("breaker_failures", 5)):
+        value = table.get(key, default)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_COUNT
+        ):
+            problems.append(f"{where}.{key}: must be an integer from 1 to {MAX_COUNT}")
+            value = default
+        numbers[key] = value
+    return numbers
+
+
+def _parse_secrets(
+    where: str, raw: Any, env: Mapping[str, str], problems: list[str]
+) -> dict[str, Secret]:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}.secrets: must map secret names to env var names")
+        return {}
+    out: dict[str, Secret] = {}
+    for name, var in raw.items():
+        if not isinstance(var, str) or not ENV_NAME_RE.match(var):
+            # Never echo the value: it may be a secret pasted inline by mistake.
+            problems.append(
+                f"{where}.secrets.{name}: must be an env var NAME, not a value"
+            )
+        elif not env.get(var):
+            problems.append(f"{where}.secrets.{name}: env var {var} is not set")
+        else:
+            out[name] = Secret(env[var])
+    return out
+
+
+def _parse_timezone(where: str, raw: Any, problems: list[str]) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(str(raw))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{where}.timezone: {raw!r} is not an IANA time zone")
+        return None
+
+
+def parse_api_keys(raw: Any, problems: list[str]) -> tuple[ApiKey, ...]:
+    """Validate the `[[api_keys]]` array."""
+    if not isinstance(raw, list):
+        problems.append("api_keys: must be an array of tables")
+        return ()
+    if not raw:
+        problems.append("api_keys: none configured; every /v1 route needs a key")
+    keys = []
+    for i, entry in enumerate(raw):
+        where = f"api_keys[{i}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a table")
+            continue
+        before = len(problems)
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}.name: required")
+        digest = str(entry.get("sha256", "")).lower()
+        if not SHA256_RE.match(digest):
+            problems.append(
+                f"{where}.sha256: must be the hex SHA-256 of the key, not the key"
+            )
+        scopes = entry.get("scopes", ["invoices:read"])
+        if not isinstance(scopes, list) or not set(scopes) <= KNOWN_SCOPES:
+            problems.append(
+                f"{where}.scopes: allowed: {', '.join(sorted(KNOWN_SCOPES))}"
+            )
+            scopes = []
+        conns = entry.get("connections")
+        if conns is not None and not (
+            isinstance(conns, list) and all(isinstance(c, str) for c in conns)
+        ):
+            problems.append(f"{where}.connections: must be a list of connection ids")
+            conns = None
+        if len(problems) == before:
+            keys.append(
+                ApiKey(
+                    str(name),
+                    digest,
+                    frozenset(scopes),
+                    None if conns is None else frozenset(conns),
+                )
+            )
+    return tuple(keys)
