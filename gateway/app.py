@@ -34,6 +34,7 @@ from gateway.cursor import CursorCodec
 from gateway.errors import ConfigError
 from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from gateway.listing import Connection
 from gateway.providers import ProviderContext
 from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
@@ -41,7 +42,7 @@ from gateway.redis_idempotency import RedisIdempotencyStore
 from gateway.redis_ratelimit import RedisRateLimiter
 from gateway.redis_tokens import RedisTokenProvider
 from gateway.retry import RetryPolicy
-from gateway.service import Connection, InvoiceService
+from gateway.service import InvoiceService
 from gateway.settings import ConnectionSettings, Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider, TokenProvider

@@ -31,9 +31,9 @@ from gateway.errors import (
     WriteUncertainError,
 )
 from gateway.idempotency import IdempotencyStore
+from gateway.listing import Connection
 from gateway.principal import Principal
 from gateway.providers import SaleAccountProvider
-from gateway.service import Connection
 
 LOOKBACK_S = 120.0  # clock skew allowance when looking for an uncertain create's effect
 WAIT_STEP_S = 0.05

@@ -13,9 +13,9 @@ from datetime import date
 from multidict import MultiMapping
 
 from gateway.errors import FieldError, InvalidRequestError
+from gateway.listing import SORTS, ListRequest
 from gateway.models import InvoiceStatus
 from gateway.providers import InvoiceQuery
-from gateway.service import SORTS, ListRequest
 
 LIST_PARAMS = frozenset(
     {
