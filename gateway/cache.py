@@ -23,6 +23,9 @@ KEY_PREFIX = "ig:v1:"
 LOCK_TTL_S = 15.0  # a loader holding the lock longer than this is presumed dead
 LOCK_POLL_S = 0.025
 LOCAL_LOCK = "local"
+MAX_REMEMBERED_ERRORS = (
+    10_000  # failed background refreshes remembered (oldest dropped)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,8 @@ class CachedLoader:
             try:
                 value = await loader()
             except UpstreamError as err:
+                if len(self._refresh_errors) >= MAX_REMEMBERED_ERRORS:
+                    self._refresh_errors.pop(next(iter(self._refresh_errors)))
                 self._refresh_errors[key] = err
                 raise
             self._refresh_errors.pop(key, None)
