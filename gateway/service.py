@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import time
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
@@ -86,10 +86,15 @@ class InvoiceService:
         query = request.query
         conns = self.eligible(principal, request)
         fetched = await asyncio.gather(*(self._fetch(c, query, request) for c in conns))
-        sources = [outcome for outcome, _ in fetched]
         merged = _merge(
             [inv for _, invs in fetched for inv in invs], query, request.sort
         )
+        matching = Counter(inv.connection for inv in merged)
+        # `count`: the source's invoices that match the whole query (over all pages).
+        sources = [
+            dataclasses.replace(outcome, count=matching[outcome.connection])
+            for outcome, _ in fetched
+        ]
         fp = fingerprint(
             "|".join(
                 [query.cache_key(), request.sort, ",".join(sorted(c.id for c in conns))]
