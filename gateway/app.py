@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
@@ -23,6 +24,7 @@ from gateway.api.sale_accounts import setup_sale_account_routes
 from gateway.api.state import (
     API_KEYS,
     CACHE_BACKEND,
+    METRICS,
     SALE_ACCOUNTS,
     SERVICE,
     SETTINGS,
@@ -35,6 +37,7 @@ from gateway.errors import ConfigError
 from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.listing import Connection
+from gateway.metrics import BREAKER_STATES, HEALTH_STATES, Metrics, counter, gauge
 from gateway.providers import ProviderContext
 from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
@@ -82,6 +85,7 @@ def build_connections(
     tokens: TokenProvider,
     now: Callable[[], datetime],
     limiter: LimiterFactory = local_limiter,
+    metrics: Metrics | None = None,
 ) -> dict[str, Connection]:
     """Create every connection's funnel and adapter; all refusals raised together."""
     built: dict[str, Connection] = {}
@@ -98,6 +102,7 @@ def build_connections(
                 conn.id, conn.breaker_failures, conn.breaker_cooldown_s
             ),
             read_retry=RetryPolicy(attempts=conn.retry_attempts),
+            metrics=metrics,
         )
         ctx = ProviderContext(settings=conn, http=http, tokens=tokens, now=now)
         try:
@@ -132,6 +137,30 @@ def connect_redis(url: str, *, cluster: bool) -> Any:
     return Redis(connection_pool=pool)
 
 
+def state_metrics(
+    connections: dict[str, Connection], tokens: TokenProvider, redis: RedisHealth | None
+) -> list[Metric]:
+    """Breaker, upstream health, token refreshes and Redis, read at scrape time."""
+    breaker = gauge(
+        "gateway_breaker_state", "0 closed, 1 half-open, 2 open", "connection"
+    )
+    health = gauge(
+        "gateway_upstream_up", "1 up, 0 down, -1 not called yet", "connection"
+    )
+    refreshes = counter("gateway_token_refreshes", "Tokens obtained", "connection")
+    for cid, conn in connections.items():
+        if conn.http.breaker is not None:
+            breaker.add_metric([cid], BREAKER_STATES[conn.http.breaker.state])
+        health.add_metric([cid], HEALTH_STATES[conn.http.health.as_status()])
+        refreshes.add_metric([cid], tokens.state(cid).refreshes)
+    out: list[Metric] = [breaker, health, refreshes]
+    if redis is not None:
+        up = GaugeMetricFamily("gateway_redis_up", "1 when the last Redis call worked")
+        up.add_metric([], 1 if redis.state != "down" else 0)
+        out.append(up)
+    return out
+
+
 def create_app(
     settings: Settings,
     *,
@@ -148,6 +177,8 @@ def create_app(
     app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
     local_tokens = LocalTokenProvider(clock, store)
+    app[METRICS] = Metrics()
+    redis_health: RedisHealth | None = None
     limiter: LimiterFactory = local_limiter
     redis_client = None
     if settings.redis_url is not None:
@@ -173,7 +204,10 @@ def create_app(
         ) as session:
             loader = CachedLoader(backend, clock)
             connections = build_connections(
-                settings, session, app[TOKENS], now, limiter
+                settings, session, app[TOKENS], now, limiter, app[METRICS]
+            )
+            app[METRICS].watch(
+                lambda: state_metrics(connections, app[TOKENS], redis_health)
             )
             app[SERVICE] = InvoiceService(
                 connections,

@@ -38,6 +38,7 @@ from gateway.errors import (
 )
 from gateway.health import UpstreamHealth
 from gateway.httpstream import CHUNK, UpstreamStream
+from gateway.metrics import Metrics
 from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.retry import NO_RETRY, RetryPolicy, parse_retry_after
 
@@ -87,6 +88,7 @@ class UpstreamClient:
     limiter: RateLimiter = field(default_factory=LocalRateLimiter)
     breaker: CircuitBreaker | None = None
     read_retry: RetryPolicy = field(default_factory=RetryPolicy)
+    metrics: Metrics | None = None
 
     async def request(
         self,
@@ -182,6 +184,7 @@ class UpstreamClient:
             ) as resp:
                 body = await self._read_capped(method, path, resp)
                 response = UpstreamResponse(resp.status, resp.headers, body)
+        self._observe(f"{response.status // 100}xx", started)
         log.debug(
             "upstream_call",
             connection=self.connection,
@@ -195,14 +198,17 @@ class UpstreamClient:
     @contextlib.contextmanager
     def _transport(self, method: str, path: str) -> Iterator[None]:
         """Translate aiohttp's transport failures into our errors (and note them)."""
+        started = time.monotonic()
         try:
             yield
         except TimeoutError as err:
+            self._observe("timeout", started)
             self._failed("timeout")
             raise UpstreamTimeoutError(
                 self.connection, method, path, f"no answer within {self.timeout_s:g}s"
             ) from err
         except aiohttp.ClientError as err:
+            self._observe("error", started)
             self._failed(type(err).__name__)
             raise UpstreamUnavailableError(
                 self.connection,
@@ -210,6 +216,10 @@ class UpstreamClient:
                 path,
                 f"connection failed ({type(err).__name__})",
             ) from err
+
+    def _observe(self, outcome: str, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.upstream(self.connection, outcome, time.monotonic() - started)
 
     async def _read_capped(
         self, method: str, path: str, resp: aiohttp.ClientResponse
@@ -256,6 +266,7 @@ class UpstreamClient:
                 self.breaker.before_call(method, path)
             await self.limiter.acquire()
             self.health.calls += 1
+            opened = time.monotonic()
             with self._transport(method, path):
                 resp = await self.session.request(
                     method,
@@ -265,6 +276,7 @@ class UpstreamClient:
                     timeout=timeout,
                     allow_redirects=False,
                 )
+            self._observe(f"{resp.status // 100}xx", opened)
             try:
                 if (
                     resp.status == HTTP_UNAUTHORIZED

@@ -159,7 +159,9 @@ async def test_status_and_due_filters(gateway, hubsoft_sim):
         and (i.paid_on is not None or i.due < TODAY)
     }
     assert {int(i["id"].rsplit("-", 1)[1]) for i in body["data"]} == wanted
-    assert body["sources"][0]["count"] == len(body["data"])  # after the gateway's filters
+    assert body["sources"][0]["count"] == len(
+        body["data"]
+    )  # after the gateway's filters
 
 
 async def test_open_filter_returns_only_future_dues(gateway):

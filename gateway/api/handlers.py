@@ -13,6 +13,7 @@ from gateway import jsoncodec
 from gateway.api.params import parse_list_request
 from gateway.api.state import (
     CACHE_BACKEND,
+    METRICS,
     PRINCIPAL,
     SERVICE,
     SOURCES_LOG,
@@ -95,6 +96,10 @@ async def list_invoices(request: web.Request) -> web.Response:
     now = time.time()
     sources = [s.to_dict(now) for s in result.sources]
     request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in result.sources)
+    for s in result.sources:
+        request.app[METRICS].sources.labels(
+            s.connection, s.status, str(s.from_cache).lower()
+        ).inc()
     if not result.answered:
         tried = [s for s in result.sources if s.status != "skipped"]
         raise SourcesFailedError(
@@ -208,6 +213,16 @@ async def list_connections(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition (no credentials, customers or ids in any label)."""
+    return web.Response(
+        body=request.app[METRICS].render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness: the process serves HTTP."""
     return web.json_response({"status": "ok"})
@@ -254,3 +269,4 @@ def setup_routes(app: web.Application) -> None:
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

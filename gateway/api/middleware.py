@@ -18,7 +18,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from gateway.api import problems
-from gateway.api.state import API_KEYS, PRINCIPAL, SOURCES_LOG, STREAMING
+from gateway.api.state import API_KEYS, METRICS, PRINCIPAL, SOURCES_LOG, STREAMING
 from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
 from gateway.errors import AuthenticationError, GatewayError
 from gateway.principal import Principal
@@ -82,12 +82,19 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         )
     route = request.match_info.route.resource
     principal = request.get(PRINCIPAL)
+    elapsed = time.monotonic() - started
+    metrics = request.app[METRICS]
+    label = (
+        route.canonical if route else "unmatched"
+    )  # unknown paths: one bounded label
+    metrics.requests.labels(label, str(response.status)).inc()
+    metrics.request_seconds.labels(label).observe(elapsed)
     log.info(
         "request",
         method=request.method,
         route=route.canonical if route else request.path,
         status=response.status,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        duration_ms=round(elapsed * 1000, 1),
         caller=principal.name if principal else None,
         sources=request[SOURCES_LOG] or None,
     )

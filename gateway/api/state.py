@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.metrics import Metrics
 from gateway.principal import Principal
 from gateway.service import InvoiceService
 from gateway.settings import ApiKey, Settings
@@ -19,6 +20,7 @@ TOKENS = web.AppKey("tokens", TokenProvider)
 API_KEYS = web.AppKey("api_keys", dict[str, ApiKey])
 CACHE_BACKEND = web.AppKey("cache_backend", object)  # "memory" or the Redis backend
 
+METRICS = web.AppKey("metrics", Metrics)
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
 SOURCES_LOG = web.RequestKey("sources_log", list[Any])
