@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import multiprocessing
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -31,6 +33,7 @@ from gateway.errors import ConfigError, UpstreamError
 from gateway.http import UpstreamClient
 from gateway.logs import configure_logging
 from gateway.providers import DemoUpstream, ProviderContext
+from gateway.serving import serve_one
 from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
@@ -58,17 +61,31 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve with the configured connections."""
-    settings = _settings(os.environ)
-    configure_logging(settings.log_format, settings.log_level)
-    web.run_app(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        access_log=None,
-        print=None,
-    )
-    return 0
+    """Serve with the configured connections, in one process or `--workers` of them."""
+    settings = _settings(os.environ)  # fail here, once, on a bad configuration
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.workers <= 1:
+        serve_one(host, port, reuse_port=False)
+        return 0
+    # N processes on one port (SO_REUSEPORT: the kernel spreads connections). They share
+    # state only through Redis: set REDIS_URL, or each keeps its own cache and tokens.
+    spawn = multiprocessing.get_context("spawn")
+    workers = [
+        spawn.Process(target=serve_one, args=(host, port), kwargs={"reuse_port": True})
+        for _ in range(args.workers)
+    ]
+    for worker in workers:
+        worker.start()
+
+    def stop(_signum: int, _frame: object) -> None:
+        for worker in workers:
+            worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for worker in workers:
+        worker.join()
+    return max((w.exitcode or 0) for w in workers)
 
 
 async def _authorize(settings: Settings, provider: str, connection: str) -> None:
@@ -288,6 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--host")
         p.add_argument("--port", type=int)
         p.set_defaults(func=func)
+        if name == "serve":
+            p.add_argument(
+                "--workers",
+                type=int,
+                default=1,
+                help="processes sharing the port (one per core; share state via REDIS_URL)",
+            )
         if name == "demo":
             p.add_argument(
                 "--fault",

@@ -7,12 +7,15 @@ import hashlib
 import os
 import re
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from gateway.__main__ import main, parse_faults
 from gateway.errors import ConfigError
+from tests.support import free_port_pair
 
 
 async def test_demo_serves_simulated_data_with_printed_key():
@@ -98,3 +101,73 @@ def test_demo_fault_specs_parse_and_refuse_nonsense():
     for bad in ("sap=slow", "hubsoft", "hubsoft=status@often"):
         with pytest.raises(ConfigError):
             parse_faults([bad])
+
+
+def serving_children(pid: int) -> list[str]:
+    """Child processes of `pid` started by multiprocessing's spawn (not its helpers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [
+        c
+        for c in children
+        if "spawn_main"
+        in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+    ]
+
+
+async def test_serve_with_workers_runs_that_many_processes_on_one_port(
+    tmp_path, hubsoft_url, redis_server
+):
+    """`serve --workers 2`: two serving children share the port and answer; SIGTERM ends all."""
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        f'[[api_keys]]\nname = "w"\nsha256 = "{hashlib.sha256(b"wk").hexdigest()}"\n'
+        f'[connections.acme]\nprovider = "hubsoft"\nbase_url = "{hubsoft_url}"\n'
+        '[connections.acme.secrets]\nclient_id = "A_ID"\nclient_secret = "A_S"\n'
+        'username = "A_U"\npassword = "A_P"\n',
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "GATEWAY_CONFIG": str(conf),
+        "GATEWAY_CURSOR_SECRET": "w" * 32,
+        "GATEWAY_STATE_DIR": str(tmp_path / "state"),
+        "REDIS_URL": redis_server.url,
+        "A_ID": CLIENT_ID,
+        "A_S": CLIENT_SECRET,
+        "A_U": USERNAME,
+        "A_P": PASSWORD,
+    }
+    port = free_port_pair()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with aiohttp.ClientSession(
+            headers={"Authorization": "Bearer wk"}
+        ) as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.05)
+            url = f"http://127.0.0.1:{port}/v1/invoices?customer_document=12345678909"
+            for _ in range(10):
+                async with http.get(url) as resp:
+                    assert resp.status == 200
+        serving = serving_children(proc.pid)
+        assert len(serving) == 2
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
