@@ -175,3 +175,13 @@ async def test_auth_command_completes_the_code_flow(
     assert token is not None
     assert token.refresh is not None
     assert token.refresh.reveal() not in capsys.readouterr().out  # never printed
+
+
+async def test_upstream_cut_mid_document_cuts_the_client_too(mixed, xarios_sim):
+    """Headers went out, then the upstream died: the client must see a broken body."""
+    bill = xarios_sim.bills[2]
+    xarios_sim.board.set("reset", path=r"/summary$")
+    resp = await mixed.get(f"/v1/invoices/xarios:reseller:{bill.id}/document", headers=AUTH)
+    assert resp.status == 200  # the upstream's headers were fine
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await resp.read()
