@@ -215,6 +215,7 @@ def create_app(
                 CursorCodec(settings.cursor_secret),
                 deadline_s=settings.request_timeout_s,
                 clock=clock,
+                now=now,
             )
             app[SALE_ACCOUNTS] = SaleAccountService(
                 connections,

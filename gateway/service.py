@@ -15,6 +15,7 @@ from bisect import bisect_right
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +59,7 @@ class InvoiceService:
         *,
         deadline_s: float,
         clock: Callable[[], float] = time.time,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """Wire the connections, the cache and the cursor signer."""
         self.connections = connections
@@ -65,9 +67,18 @@ class InvoiceService:
         self._cursors = cursors
         self._deadline_s = deadline_s
         self._clock = clock
+        self._now = now
         # Decoded results by (cache key, fetched_at): a cache hit skips JSON + model
         # decoding as long as the entry is the one already decoded here.
         self._memo: OrderedDict[tuple[str, float], SourceResult] = OrderedDict()
+
+    def today_of(self, connection: str) -> date:
+        """Today in a connection's time zone (what 'overdue' is measured against)."""
+        return (
+            self._now()
+            .astimezone(self.connections[connection].settings.timezone)
+            .date()
+        )
 
     def eligible(self, principal: Principal, request: ListRequest) -> list[Connection]:
         """Connections this caller may read that the request selects."""
@@ -81,8 +92,10 @@ class InvoiceService:
             and (request.connections is None or conn.id in request.connections)
         ]
 
-    async def list(self, principal: Principal, request: ListRequest) -> ListResult:
-        """One page of the merged, sorted invoice list with per-source outcomes."""
+    async def gather(
+        self, principal: Principal, request: ListRequest
+    ) -> tuple[list[Invoice], list[SourceOutcome]]:
+        """Every matching invoice from every eligible source, merged and sorted."""
         query = request.query
         conns = self.eligible(principal, request)
         fetched = await asyncio.gather(*(self._fetch(c, query, request) for c in conns))
@@ -95,6 +108,13 @@ class InvoiceService:
             dataclasses.replace(outcome, count=matching[outcome.connection])
             for outcome, _ in fetched
         ]
+        return merged, sources
+
+    async def list(self, principal: Principal, request: ListRequest) -> ListResult:
+        """One page of the merged, sorted invoice list with per-source outcomes."""
+        query = request.query
+        conns = self.eligible(principal, request)
+        merged, sources = await self.gather(principal, request)
         fp = fingerprint(
             "|".join(
                 [query.cache_key(), request.sort, ",".join(sorted(c.id for c in conns))]

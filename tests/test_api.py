@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -511,3 +512,38 @@ async def test_a_paid_invoice_is_cached_longer_than_the_connection_says(
         await get_json(client, f"/v1/invoices/hubsoft:acme-isp:2002-{inv.id}")
     # The paid one was fetched once; the unpaid one each time (no caching configured).
     assert len(hubsoft_sim.calls("/cliente/financeiro")) == 3
+
+
+async def test_summary_totals_match_the_list(gateway):
+    """Per-currency totals, per-status counts and overdue aging agree with the list."""
+    query = f"connection=acme-isp&customer_id={HEAVY_CODE}"
+    listed = (await get_json(gateway, f"/v1/invoices?{query}&limit=200"))["data"]
+    body = await get_json(gateway, f"/v1/invoices/summary?{query}")
+    (brl,) = body["totals"]
+    assert brl["currency"] == "BRL"
+    assert brl["count"] == len(listed)
+    assert Decimal(brl["amount"]) == sum(Decimal(i["amount"]) for i in listed)
+    assert Decimal(brl["amount_due"]) == sum(
+        Decimal(i["amount_due"] or 0) for i in listed
+    )
+    for status, part in brl["by_status"].items():
+        assert part["count"] == sum(1 for i in listed if i["status"] == status)
+    overdue = [i for i in listed if i["status"] == "overdue"]
+    assert sum(b["count"] for b in brl["aging"].values()) == len(overdue)
+    recent = [
+        i for i in overdue if (TODAY - date.fromisoformat(i["due_date"])).days <= 30
+    ]
+    assert brl["aging"]["0-30"]["count"] == len(recent)
+    assert body["complete"] is True
+
+
+async def test_summary_takes_filters_but_not_paging(gateway):
+    """Filters apply; sort/limit/cursor are refused by name."""
+    body = await get_json(
+        gateway, f"/v1/invoices/summary?customer_document={DOC}&status=paid"
+    )
+    assert set(body["totals"][0]["by_status"]) == {"paid"}
+    problem = await get_json(
+        gateway, f"/v1/invoices/summary?customer_document={DOC}&limit=5", 400
+    )
+    assert problem["errors"][0]["field"] == "limit"

@@ -181,7 +181,9 @@ async def test_upstream_cut_mid_document_cuts_the_client_too(mixed, xarios_sim):
     """Headers went out, then the upstream died: the client must see a broken body."""
     bill = xarios_sim.bills[2]
     xarios_sim.board.set("reset", path=r"/summary$")
-    resp = await mixed.get(f"/v1/invoices/xarios:reseller:{bill.id}/document", headers=AUTH)
+    resp = await mixed.get(
+        f"/v1/invoices/xarios:reseller:{bill.id}/document", headers=AUTH
+    )
     assert resp.status == 200  # the upstream's headers were fine
     with pytest.raises(aiohttp.ClientPayloadError):
         await resp.read()

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from gateway import jsoncodec
-from gateway.api.params import parse_list_request
+from gateway.api.params import LIST_PARAMS, SUMMARY_PARAMS, parse_list_request
 from gateway.api.state import (
     CACHE_BACKEND,
     METRICS,
@@ -26,8 +26,10 @@ from gateway.errors import (
     InvalidRequestError,
     SourcesFailedError,
 )
+from gateway.listing import ListRequest, ListResult, SourceOutcome
 from gateway.principal import Principal
 from gateway.redis_cache import RedisCache
+from gateway.summary import summarize
 
 READ_SCOPE = ("invoices:read",)
 
@@ -78,33 +80,49 @@ def json_response(
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 
-async def list_invoices(request: web.Request) -> web.Response:
-    """GET /v1/invoices: the merged, sorted, paged list with `sources`."""
-    principal = require_scope(request, READ_SCOPE)
-    service = request.app[SERVICE]
-    visible = [c for c in service.connections.values() if principal.may_use(c.id)]
-    list_request = parse_list_request(
+def _list_request(
+    request: web.Request, principal: Principal, allowed: frozenset[str]
+) -> ListRequest:
+    """Parse the shared list filters against what this caller may see."""
+    visible = [
+        c for c in request.app[SERVICE].connections.values() if principal.may_use(c.id)
+    ]
+    parsed = parse_list_request(
         request.query,
         providers=sorted({c.settings.provider for c in visible}),
         connections=[c.id for c in visible],
         no_cache=_no_cache(request),
+        allowed=allowed,
     )
-    list_request = dataclasses.replace(
-        list_request, deadline_s=caller_deadline(request)
-    )
-    result = await service.list(principal, list_request)
+    return dataclasses.replace(parsed, deadline_s=caller_deadline(request))
+
+
+def _report(
+    request: web.Request, outcomes: list[SourceOutcome]
+) -> tuple[list[Any], bool]:
+    """Log and count the sources; raise 502/504 when none answered; (JSON, complete)."""
     now = time.time()
-    sources = [s.to_dict(now) for s in result.sources]
-    request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in result.sources)
-    for s in result.sources:
+    sources = [s.to_dict(now) for s in outcomes]
+    request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in outcomes)
+    for s in outcomes:
         request.app[METRICS].sources.labels(
             s.connection, s.status, str(s.from_cache).lower()
         ).inc()
-    if not result.answered:
-        tried = [s for s in result.sources if s.status != "skipped"]
+    verdict = ListResult([], None, outcomes)
+    if not verdict.answered:
+        tried = [s for s in outcomes if s.status != "skipped"]
         raise SourcesFailedError(
             sources, all_timeouts=all(s.status == "timeout" for s in tried)
         )
+    return sources, verdict.complete
+
+
+async def list_invoices(request: web.Request) -> web.Response:
+    """GET /v1/invoices: the merged, sorted, paged list with `sources`."""
+    principal = require_scope(request, READ_SCOPE)
+    list_request = _list_request(request, principal, LIST_PARAMS)
+    result = await request.app[SERVICE].list(principal, list_request)
+    sources, complete = _report(request, result.sources)
     data = [
         inv.to_dict(include_remote=list_request.include_remote)
         for inv in result.invoices
@@ -112,7 +130,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     payload = {
         "data": data,
         "next_cursor": result.next_cursor,
-        "complete": result.complete,
+        "complete": complete,
         "sources": sources,
     }
     return json_response(
@@ -126,6 +144,21 @@ async def list_invoices(request: web.Request) -> web.Response:
             result.next_cursor,
             list_request.include_remote,
         ],
+    )
+
+
+async def invoice_summary(request: web.Request) -> web.Response:
+    """GET /v1/invoices/summary: totals per currency and status, overdue aging buckets."""
+    principal = require_scope(request, READ_SCOPE)
+    list_request = _list_request(request, principal, SUMMARY_PARAMS)
+    service = request.app[SERVICE]
+    invoices, outcomes = await service.gather(principal, list_request)
+    sources, complete = _report(request, outcomes)
+    totals = summarize(invoices, service.today_of)
+    return json_response(
+        request,
+        {"totals": totals, "complete": complete, "sources": sources},
+        etag_of=[totals, [(s.connection, s.status, s.fetched_at) for s in outcomes]],
     )
 
 
@@ -263,6 +296,7 @@ def _iso(epoch: float | None) -> str | None:
 def setup_routes(app: web.Application) -> None:
     """Register every route."""
     app.router.add_get("/v1/invoices", list_invoices)
+    app.router.add_get("/v1/invoices/summary", invoice_summary)  # before {invoice_id}
     app.router.add_get("/v1/invoices/{invoice_id}", get_invoice)
     app.router.add_get("/v1/invoices/{invoice_id}/document", get_document)
     app.router.add_get("/v1/connections", list_connections)

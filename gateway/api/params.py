@@ -35,6 +35,7 @@ LIST_PARAMS = frozenset(
         "include",
     }
 )
+SUMMARY_PARAMS = LIST_PARAMS - {"sort", "limit", "cursor", "include"}
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_VALUE_LEN = 512
@@ -125,10 +126,11 @@ def parse_list_request(
     providers: Collection[str],
     connections: Collection[str],
     no_cache: bool = False,
+    allowed: frozenset[str] = LIST_PARAMS,
 ) -> ListRequest:
     """Validate `GET /v1/invoices` parameters into a `ListRequest`, or raise a 400."""
     r = _Reader(params)
-    for name in sorted(set(params) - LIST_PARAMS):
+    for name in sorted(set(params) - allowed):
         r.fail(name, "unknown parameter")
     raw_document = r.one("customer_document")
     document = document_digits(raw_document) if raw_document else None
