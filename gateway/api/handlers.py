@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from gateway import jsoncodec
+from gateway.api.openapi import docs, openapi_json
 from gateway.api.params import LIST_PARAMS, SUMMARY_PARAMS, parse_list_request
 from gateway.api.state import (
     CACHE_BACKEND,
@@ -304,3 +305,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs)
