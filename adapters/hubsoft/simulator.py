@@ -6,9 +6,9 @@ Laravel-style 401 on the API; both invoice routes with their parameter rules —
 `busca`/`termo_busca`, `limit` 1..50 (default 20), `apenas_pendente` defaulting to
 `sim`, validation errors as HTTP 200 `status: "error"`, the `suscess` typo, `dd/mm/yyyy`
 dates and numeric `valor` on one route, ISO dates, string `valor`, `paginacao` and a
-30-day window cap without `busca` on the other. Faults are switched per scenario
-(latency, 5xx, 401, malformed body, envelope error), and every API request is logged for
-tests.
+30-day window cap without `busca` on the other; the public boleto PDFs behind `link`.
+Faults: simkit's generic ones on the API paths, plus `envelope_error` (an error envelope in
+an HTTP 200). Every request is logged for tests.
 """
 
 from __future__ import annotations
