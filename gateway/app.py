@@ -214,7 +214,6 @@ def create_app(
                 loader,
                 CursorCodec(settings.cursor_secret),
                 deadline_s=settings.request_timeout_s,
-                clock=clock,
                 now=now,
             )
             app[SALE_ACCOUNTS] = SaleAccountService(

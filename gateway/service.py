@@ -58,7 +58,6 @@ class InvoiceService:
         cursors: CursorCodec,
         *,
         deadline_s: float,
-        clock: Callable[[], float] = time.time,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """Wire the connections, the cache and the cursor signer."""
@@ -66,7 +65,6 @@ class InvoiceService:
         self._loader = loader
         self._cursors = cursors
         self._deadline_s = deadline_s
-        self._clock = clock
         self._now = now
         # Decoded results by (cache key, fetched_at): a cache hit skips JSON + model
         # decoding as long as the entry is the one already decoded here.
@@ -113,11 +111,14 @@ class InvoiceService:
     async def list(self, principal: Principal, request: ListRequest) -> ListResult:
         """One page of the merged, sorted invoice list with per-source outcomes."""
         query = request.query
-        conns = self.eligible(principal, request)
         merged, sources = await self.gather(principal, request)
         fp = fingerprint(
             "|".join(
-                [query.cache_key(), request.sort, ",".join(sorted(c.id for c in conns))]
+                [
+                    query.cache_key(),
+                    request.sort,
+                    ",".join(sorted(s.connection for s in sources)),
+                ]
             )
         )
         start = 0

@@ -56,7 +56,6 @@ METHOD_TO_CANONICAL = {
     "pix": "pix",
 }
 METHOD_TO_UPSTREAM = {v: k for k, v in METHOD_TO_CANONICAL.items()}
-FIELD_TO_CANONICAL = {"provider": "acquirer"}
 _MONEY_RE = re.compile(r"^-?\d+(\.\d+)?$")
 
 

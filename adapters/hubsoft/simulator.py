@@ -75,10 +75,6 @@ class HubsoftSimulator:
         """Switch a fault on (for `times` requests, or until cleared)."""
         self.board.set(name, value, times)
 
-    def clear_faults(self) -> None:
-        """Back to normal behaviour."""
-        self.board.clear()
-
     def revoke_tokens(self) -> None:
         """Invalidate every issued token, as an admin or a system update does."""
         self._tokens.clear()
