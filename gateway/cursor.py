@@ -18,8 +18,9 @@ from gateway import jsoncodec
 from gateway.errors import FieldError, InvalidRequestError
 from gateway.settings import Secret
 
-VERSION = 1
+VERSION = 2  # 2: the sort key carries the currency group
 SIG_BYTES = 16
+KEY_PARTS = 3  # (missing-last flag, currency group, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class CursorCodec:
         if (
             payload.get("v") != VERSION
             or not isinstance(key, list)
+            or len(key) != KEY_PARTS
             or not isinstance(ident, str)
         ):
             raise _bad("is malformed")

@@ -16,6 +16,7 @@
     │   ├── UpstreamAuthError       credentials rejected by upstream     -> 502, not retried
     │   ├── UpstreamProtocolError   body not what the contract says      -> 502
     │   ├── UpstreamRejectedError   upstream refused the request         -> 502
+    │   │   ├── UpstreamConfigError  the connection's settings are wrong -> 502
     │   │   └── UpstreamValidationError  refused a write's fields        -> 422 with errors
     │   └── UpstreamNotFoundError   upstream says the record is absent   -> 404 at item routes
     ├── SourcesFailedError        a fan-out where no source answered     -> 502 / 504
@@ -23,6 +24,9 @@
 
 Messages name the connection, method and path only: never a query string, a header or a
 token, because they end up in logs and problem+json bodies.
+
+`UpstreamError.error_type` is what a caller can act on, served as `sources[].error.type`:
+`auth`, `config`, `rate_limited`, `unavailable`, `protocol` or `timeout`.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ class ConfigError(GatewayError):
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
-    """One bad input field and why."""
+    """One bad input field and why; an upstream's own words kept apart when it refused."""
 
     field: str
     message: str
+    upstream_field: str | None = None
+    upstream_message: str | None = None
 
 
 class RequestError(GatewayError):
@@ -100,6 +106,7 @@ class UpstreamError(GatewayError):
     """An upstream failed; carries where, never credentials or query strings."""
 
     kind = "error"
+    error_type = "protocol"
     retriable = False
 
     def __init__(
@@ -118,18 +125,21 @@ class UpstreamTimeoutError(UpstreamError):
     """The upstream did not answer within the time it was given."""
 
     kind = "timeout"
+    error_type = "timeout"
     retriable = True
 
 
 class UpstreamUnavailableError(UpstreamError):
     """Connection refused or reset, or a 5xx: worth another try later."""
 
+    error_type = "unavailable"
     retriable = True
 
 
 class UpstreamRateLimitedError(UpstreamError):
     """The upstream throttled us (429)."""
 
+    error_type = "rate_limited"
     retriable = True
 
     def __init__(
@@ -150,6 +160,8 @@ class UpstreamRateLimitedError(UpstreamError):
 class UpstreamAuthError(UpstreamError):
     """The upstream rejected our credentials even after a fresh login."""
 
+    error_type = "auth"
+
 
 class UpstreamProtocolError(UpstreamError):
     """The upstream answered something its contract does not allow."""
@@ -157,6 +169,12 @@ class UpstreamProtocolError(UpstreamError):
 
 class UpstreamRejectedError(UpstreamError):
     """The upstream understood and refused the request (validation, business rule)."""
+
+
+class UpstreamConfigError(UpstreamRejectedError):
+    """The upstream refused because of how the connection is configured (account, plan)."""
+
+    error_type = "config"
 
 
 class UpstreamNotFoundError(UpstreamError):

@@ -14,13 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 from gateway import jsoncodec
+from gateway.errors import UpstreamError
 from gateway.http import UpstreamClient
 from gateway.models import Invoice
 from gateway.providers import InvoiceProvider, InvoiceQuery, SourceResult
 from gateway.settings import ConnectionSettings
 
 SORTS = ("due_date", "-due_date", "amount", "-amount")
-SortKey = tuple[int, Decimal, str]
+SortKey = tuple[int, str, Decimal, str]
+NO_CURRENCY = "~"  # sorts after every ISO 4217 code
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,34 @@ class ListRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceError:
+    """Why a source failed or is stale: a `type` to act on and a human `detail`.
+
+    `type` is one of `auth`, `config`, `rate_limited`, `unavailable`, `protocol`,
+    `timeout`; `detail` names the connection and call, never a secret or query string.
+    """
+
+    type: str
+    detail: str
+
+    @classmethod
+    def of(cls, err: UpstreamError) -> SourceError:
+        """The caller-facing form of an upstream failure."""
+        return cls(err.error_type, str(err))
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready form."""
+        return {"type": self.type, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
 class SourceOutcome:
-    """One connection's part in a response (`sources[]`)."""
+    """One connection's part in a response (`sources[]`).
+
+    `error` says why the source failed (or why its data is stale); `note` carries what a
+    caller should know about an answer that is not an error: why the source was skipped,
+    rows left out, a page cap reached.
+    """
 
     connection: str
     provider: str
@@ -63,8 +91,9 @@ class SourceOutcome:
     fetched_at: float | None = None
     latency_ms: float = 0.0
     count: int = 0
-    error: str | None = None
+    error: SourceError | None = None
     complete: bool = True
+    note: str | None = None
 
     def to_dict(self, now: float) -> dict[str, Any]:
         """JSON-ready form; age is computed at serving time."""
@@ -83,7 +112,8 @@ class SourceOutcome:
             "latency_ms": round(self.latency_ms, 1),
             "count": self.count,
             "complete": self.complete,
-            "error": self.error,
+            "error": None if self.error is None else self.error.to_dict(),
+            "note": self.note,
         }
 
 
@@ -108,16 +138,23 @@ class ListResult:
 
 
 def sort_key(invoice: Invoice, sort: str) -> SortKey:
-    """Merged order: missing values last in both directions, then canonical id."""
+    """Merged order: missing values last in both directions, then canonical id.
+
+    Amounts are only compared within a currency: an amount sort groups invoices by
+    currency (ISO code ascending, unknown currency last), then orders the amounts in the
+    direction asked. Adding 10 BRL to 31.50 USD is meaningless, and so is ranking them.
+    """
     if sort.lstrip("-") == "due_date":
+        group = ""
         value = (
             None if invoice.due_date is None else Decimal(invoice.due_date.toordinal())
         )
     else:
+        group = invoice.currency or NO_CURRENCY
         value = invoice.amount
     if value is None:
-        return (1, Decimal(0), invoice.id)
-    return (0, -value if sort.startswith("-") else value, invoice.id)
+        return (1, group, Decimal(0), invoice.id)
+    return (0, group, -value if sort.startswith("-") else value, invoice.id)
 
 
 def encode_result(result: SourceResult) -> bytes:

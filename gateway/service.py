@@ -34,6 +34,7 @@ from gateway.listing import (
     Connection,
     ListRequest,
     ListResult,
+    SourceError,
     SourceOutcome,
     decode_result,
     encode_result,
@@ -125,12 +126,15 @@ class InvoiceService:
         if request.cursor:
             pos = self._cursors.decode(request.cursor, fp)
             keys = [sort_key(inv, request.sort) for inv in merged]
-            start = bisect_right(keys, (pos.key[0], Decimal(pos.key[1]), pos.id))
+            flag, group, value = pos.key
+            start = bisect_right(keys, (flag, group, Decimal(value), pos.id))
         page = merged[start : start + request.limit]
         next_cursor = None
         if start + request.limit < len(merged):
-            flag, value, ident = sort_key(page[-1], request.sort)
-            next_cursor = self._cursors.encode(Position([flag, str(value)], ident), fp)
+            flag, group, value, ident = sort_key(page[-1], request.sort)
+            next_cursor = self._cursors.encode(
+                Position([flag, group, str(value)], ident), fp
+            )
         return ListResult(page, next_cursor, sources)
 
     def _resolve(self, principal: Principal, invoice_id: str) -> tuple[Connection, str]:
@@ -227,7 +231,7 @@ class InvoiceService:
 
         reason = conn.adapter.unsupported(query)
         if reason is not None:
-            return base("skipped", error=reason), ()
+            return base("skipped", note=reason), ()
         key = f"{conn.id}:invoices:{query.cache_key()}"
         deadline = min(self._deadline_s, request.deadline_s or self._deadline_s)
         started = time.monotonic()
@@ -244,29 +248,34 @@ class InvoiceService:
             elapsed = (time.monotonic() - started) * 1000
             msg = f"no answer within the {deadline:g}s deadline"
             stale = await self._loader.peek(key)
+            late = SourceError("timeout", f"{conn.id}: {msg}")
             if stale is None:
-                return base("timeout", latency_ms=elapsed, error=msg), ()
+                return base("timeout", latency_ms=elapsed, error=late), ()
             lookup, result = stale, self._decoded(key, stale)
             lookup = dataclasses.replace(lookup, error=None, stale=True)
-            result = dataclasses.replace(result, note=msg + "; cached data served")
+            failure = late
         except UpstreamError as err:
             elapsed = (time.monotonic() - started) * 1000
-            return base(err.kind, latency_ms=elapsed, error=str(err)), ()
+            return base(err.kind, latency_ms=elapsed, error=SourceError.of(err)), ()
         except Exception:
             log.exception("adapter_failed", connection=conn.id)
             elapsed = (time.monotonic() - started) * 1000
-            msg = "internal error in this source's adapter"
-            return base("error", latency_ms=elapsed, error=msg), ()
+            broken = SourceError(
+                "protocol", f"{conn.id}: internal error in this source's adapter"
+            )
+            return base("error", latency_ms=elapsed, error=broken), ()
+        else:
+            failure = None if lookup.error is None else SourceError.of(lookup.error)
         elapsed = 0.0 if lookup.from_cache else (time.monotonic() - started) * 1000
-        note = str(lookup.error) if lookup.error else result.note
         outcome = base(
             "stale" if lookup.stale else "ok",
             from_cache=lookup.from_cache,
             fetched_at=lookup.fetched_at,
             latency_ms=elapsed,
             count=len(result.invoices),
-            error=note,
+            error=failure,
             complete=result.complete,
+            note=result.note,
         )
         return outcome, result.invoices
 

@@ -255,7 +255,7 @@ async def test_tenant_wide_without_window_is_skipped_not_failed(gateway):
     assert body["data"] == []
     assert body["complete"] is False
     assert body["sources"][0]["status"] == "skipped"
-    assert "due_from" in body["sources"][0]["error"]
+    assert "due_from" in body["sources"][0]["note"]
 
 
 async def test_key_limited_to_no_connection_sees_nothing(gateway):
@@ -369,7 +369,8 @@ async def test_upstream_down_with_nothing_cached_is_502_problem(gateway, hubsoft
     body = await resp.json()
     assert resp.content_type == "application/problem+json"
     assert body["sources"][0]["status"] == "error"
-    assert "HTTP 503" in body["sources"][0]["error"]
+    assert body["sources"][0]["error"]["type"] == "unavailable"
+    assert "HTTP 503" in body["sources"][0]["error"]["detail"]
 
 
 async def test_upstream_too_slow_is_504(gateway_factory, hubsoft_url, hubsoft_sim):
@@ -403,7 +404,8 @@ async def test_stale_data_is_served_when_upstream_fails(
     third = await get_json(client, url)
     assert third["data"] == first["data"]
     assert third["sources"][0]["status"] == "stale"
-    assert "HTTP 500" in third["sources"][0]["error"]
+    assert third["sources"][0]["error"]["type"] == "unavailable"
+    assert "HTTP 500" in third["sources"][0]["error"]["detail"]
     assert third["complete"] is False
     forced = await get_json(client, url, headers={"Cache-Control": "no-cache"})
     assert forced["sources"][0]["status"] == "stale"  # a forced read also falls back
@@ -425,7 +427,8 @@ async def test_one_failing_connection_does_not_sink_the_others(
     by_conn = {s["connection"]: s for s in body["sources"]}
     assert by_conn["acme-isp"]["status"] == "ok"
     assert by_conn["beta-isp"]["status"] == "error"
-    assert "malformed JSON" in by_conn["beta-isp"]["error"]
+    assert by_conn["beta-isp"]["error"]["type"] == "protocol"
+    assert "malformed JSON" in by_conn["beta-isp"]["error"]["detail"]
     assert body["complete"] is False
     assert body["data"]
 
@@ -493,7 +496,7 @@ async def test_period_filters_skip_hubsoft(gateway):
         gateway, f"/v1/invoices?customer_document={DOC}&period_from=2026-01-01"
     )
     assert body["sources"][0]["status"] == "skipped"
-    assert "billing period" in body["sources"][0]["error"]
+    assert "billing period" in body["sources"][0]["note"]
 
 
 async def test_a_paid_invoice_is_cached_longer_than_the_connection_says(

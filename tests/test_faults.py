@@ -88,7 +88,14 @@ async def test_fault_matrix(world, provider, fault):
     outcome = {s["connection"]: s for s in body["sources"]}
     faulted = outcome.pop(CONNECTION[provider])
     assert faulted["status"] == expected, faulted
-    assert CONNECTION[provider] in faulted["error"] or faulted["status"] == "timeout"
+    assert CONNECTION[provider] in faulted["error"]["detail"]
+    assert faulted["error"]["type"] in {
+        "timeout",
+        "unavailable",
+        "protocol",
+        "auth",
+        "rate_limited",
+    }
     assert {s["status"] for s in outcome.values()} == {"ok"}
     assert body["complete"] is False
     assert body["data"]
@@ -126,7 +133,8 @@ async def test_breaker_opens_answers_at_once_then_probes_and_closes(world):
     _, body, took = await timed_get(client)
     source = next(s for s in body["sources"] if s["connection"] == "acme-isp")
     assert source["status"] == "error"
-    assert "circuit open" in source["error"]
+    assert source["error"]["type"] == "unavailable"
+    assert "circuit open" in source["error"]["detail"]
     assert len(hubsoft.calls("/cliente/financeiro")) == calls  # not called at all
     assert took < 0.4
     hubsoft.board.clear()
@@ -181,7 +189,7 @@ async def test_timeout_serves_cached_data_as_stale(world):
     second, took = await resp.json(), time.monotonic() - started
     source = next(s for s in second["sources"] if s["connection"] == "acme-isp")
     assert source["status"] == "stale"  # the call's own timeout: stale-if-error
-    assert "no answer within 0.4s" in source["error"]
+    assert "no answer within 0.4s" in source["error"]["detail"]
     assert [i for i in second["data"] if i["provider"] == "hubsoft"] == [
         i for i in first["data"] if i["provider"] == "hubsoft"
     ]
@@ -192,4 +200,5 @@ async def test_timeout_serves_cached_data_as_stale(world):
     third = await resp.json()
     source = next(s for s in third["sources"] if s["connection"] == "acme-isp")
     assert source["status"] == "stale"  # the request's deadline came first
-    assert "deadline" in source["error"]
+    assert source["error"]["type"] == "timeout"
+    assert "deadline" in source["error"]["detail"]

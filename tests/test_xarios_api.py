@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -39,14 +40,15 @@ async def get_json(client, path, status=200):
 
 
 async def test_mixed_query_merges_both_providers_in_one_sorted_list(mixed, xarios_sim):
-    """One customer, two providers, one list sorted by amount across both."""
+    """One list over two providers; an amount sort groups by currency, then amount."""
     body = await get_json(
         mixed, f"/v1/invoices?customer_document={DOC}&sort=-amount&limit=200"
     )
     providers = {i["provider"] for i in body["data"]}
     assert providers == {"hubsoft", "xarios"}
-    amounts = [float(i["amount"]) for i in body["data"]]
-    assert amounts == sorted(amounts, reverse=True)
+    order = [(i["currency"], -Decimal(i["amount"])) for i in body["data"]]
+    assert order == sorted(order)
+    assert [i["currency"] for i in body["data"]][0] == "BRL"  # BRL < USD
     assert {s["status"] for s in body["sources"]} == {"ok"}
     xarios_rows = [i for i in body["data"] if i["provider"] == "xarios"]
     assert len(xarios_rows) == sum(
@@ -70,7 +72,8 @@ async def test_unanswerable_filters_skip_xarios(mixed, query, reason):
     body = await get_json(mixed, f"/v1/invoices?{query}")
     source = next(s for s in body["sources"] if s["connection"] == "reseller")
     assert source["status"] == "skipped"
-    assert reason in source["error"]
+    assert reason in source["note"]
+    assert source["error"] is None
 
 
 async def test_customer_id_and_billing_period_filters(mixed, xarios_sim):
@@ -187,3 +190,24 @@ async def test_upstream_cut_mid_document_cuts_the_client_too(mixed, xarios_sim):
     assert resp.status == 200  # the upstream's headers were fine
     with pytest.raises(aiohttp.ClientPayloadError):
         await resp.read()
+
+
+async def test_summary_never_invents_zeros_for_unknown_amounts(mixed, xarios_sim):
+    """Unknown amounts due/paid are counted apart and their totals are null, not 0.00."""
+    body = await get_json(mixed, f"/v1/invoices/summary?customer_document={DOC}")
+    by_currency = {t["currency"]: t for t in body["totals"]}
+    usd = by_currency["USD"]
+    bills = [b for b in xarios_sim.bills if b.tenant == xarios_sim.tenant_id(0)]
+    assert usd["count"] == len(bills)
+    assert usd["amount_due"] is None
+    assert usd["amount_paid"] is None
+    assert usd["unknown"] == {
+        "amount": 0,
+        "amount_due": len(bills),
+        "amount_paid": len(bills),
+    }
+    assert Decimal(usd["amount"]) == sum(Decimal(str(b.value)) for b in bills)
+    assert usd["by_status"]["unknown"]["count"] == len(bills)
+    brl = by_currency["BRL"]
+    assert brl["unknown"] == {"amount": 0, "amount_due": 0, "amount_paid": 0}
+    assert Decimal(brl["amount_due"]) >= 0
