@@ -235,6 +235,7 @@ class InvoiceService:
         key = f"{conn.id}:invoices:{query.cache_key()}"
         deadline = min(self._deadline_s, request.deadline_s or self._deadline_s)
         started = time.monotonic()
+        failure: SourceError | None
         try:
             async with asyncio.timeout(deadline):
                 with deadline_in(deadline):

@@ -48,7 +48,7 @@ async def test_mixed_query_merges_both_providers_in_one_sorted_list(mixed, xario
     assert providers == {"hubsoft", "xarios"}
     order = [(i["currency"], -Decimal(i["amount"])) for i in body["data"]]
     assert order == sorted(order)
-    assert [i["currency"] for i in body["data"]][0] == "BRL"  # BRL < USD
+    assert body["data"][0]["currency"] == "BRL"  # BRL < USD
     assert {s["status"] for s in body["sources"]} == {"ok"}
     xarios_rows = [i for i in body["data"] if i["provider"] == "xarios"]
     assert len(xarios_rows) == sum(
