@@ -143,25 +143,38 @@ def map_rows(
     to_invoice: Callable[[Any], Invoice],
     ctx: ProviderContext,
     note: str | None = None,
+    *,
+    belongs: Callable[[dict[str, Any]], bool] | None = None,
 ) -> SourceResult:
     """Map upstream rows; a row that fails (`ValueError`) is left out, counted and logged.
 
     One unreadable row must not cost the caller every other invoice of the source, nor
     pass silently: the result is then marked incomplete and says how many were dropped.
+    `belongs` re-checks that a row is the asked customer's: an upstream is never trusted
+    to have filtered, and a row of someone else is dropped, counted and logged, never
+    served (the source is then incomplete too: its filter cannot be trusted).
     """
-    invoices, bad = [], 0
+    invoices, bad, foreign = [], 0, 0
     for row in rows:
         try:
             if not isinstance(row, dict):
                 raise ValueError("row is not an object")  # noqa: TRY004, TRY301
+            if belongs is not None and not belongs(row):
+                foreign += 1
+                continue
             invoices.append(to_invoice(row))
         except ValueError as err:
             bad += 1
             ctx.log.warning(
                 "row_unreadable", connection=ctx.settings.id, reason=str(err)
             )
+    notes = [note]
+    if foreign:
+        ctx.log.warning("rows_of_others", connection=ctx.settings.id, count=foreign)
+        notes.append(f"{foreign} row(s) of other customers left out")
     if bad:
-        note = "; ".join(filter(None, [note, f"{bad} row(s) unreadable and left out"]))
+        notes.append(f"{bad} row(s) unreadable and left out")
+    note = "; ".join(filter(None, notes)) or None
     return SourceResult(tuple(invoices), complete=note is None, note=note)
 
 

@@ -291,6 +291,10 @@ def _merge(invoices: list[Invoice], query: InvoiceQuery, sort: str) -> list[Invo
     """Apply the filters every source must honour, drop duplicates, sort."""
     unique: dict[str, Invoice] = {}
     for inv in invoices:
+        if not _owned(inv, query):
+            # Adapters already drop other people's rows; this is the last line.
+            log.error("foreign_invoice_dropped", connection=inv.connection)
+            continue
         if query.statuses and inv.status not in query.statuses:
             continue
         if query.due_from and (inv.due_date is None or inv.due_date < query.due_from):
@@ -301,6 +305,18 @@ def _merge(invoices: list[Invoice], query: InvoiceQuery, sort: str) -> list[Invo
             continue
         unique.setdefault(inv.id, inv)
     return sorted(unique.values(), key=lambda inv: sort_key(inv, sort))
+
+
+def _owned(invoice: Invoice, query: InvoiceQuery) -> bool:
+    """The invoice does not name a customer other than the one asked for."""
+    customer = invoice.customer
+    return not (
+        (
+            query.customer_document
+            and customer.document not in (None, query.customer_document)
+        )
+        or (query.customer_id and customer.remote_id not in (None, query.customer_id))
+    )
 
 
 def _period_overlaps(invoice: Invoice, query: InvoiceQuery) -> bool:

@@ -110,7 +110,12 @@ class FinteraAdapter:
                 currency=conn.currency or "BRL",
             )
 
-        return map_rows(rows, one, self._ctx, note)
+        asked = {pid for pid in person_ids if pid is not None}
+
+        def belongs(raw: dict[str, Any]) -> bool:
+            return not asked or str(raw.get("person_id")) in asked
+
+        return map_rows(rows, one, self._ctx, note, belongs=belongs)
 
     def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
         """Received receivables rarely change: keep one such long; lists as configured."""

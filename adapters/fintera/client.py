@@ -110,7 +110,9 @@ class FinteraClient:
             following = self._next(path, response)
             if not page or following is None:
                 return Page(rows, truncated=False)
-            target, query = following
+            # A next link may come without the first page's filters (seen from
+            # Fintera): ours are put back, so page 2 is still the rows asked for.
+            target, query = following[0], {**following[1], **(params or {})}
         return Page(rows, truncated=True)
 
     async def send(

@@ -45,7 +45,12 @@ ACCOUNTS = [
 ENTITIES = [3798, 3799]
 PROVIDERS = UPSTREAM_PROVIDERS
 METHODS = frozenset(METHOD_TO_CANONICAL)
-FAULTS = frozenset({"overdue", "no_api", "slow_create"})  # plus simkit's generic ones
+# `unfiltered_next`: `Link` next URLs drop the `search[...]` filters of the first page (seen
+# from Fintera), so page 2 on is everyone's rows. `ignore_filter`: the person filter is
+# ignored outright. Either way the gateway must re-check whose rows it serves.
+FAULTS = frozenset(
+    {"overdue", "no_api", "slow_create", "unfiltered_next", "ignore_filter"}
+)  # plus simkit's generic ones
 TZ = ZoneInfo("America/Sao_Paulo")
 
 
@@ -319,8 +324,13 @@ class FinteraSimulator:
         except ValueError:
             page, per = 1, self.per_page_default
         last = max(1, math.ceil(len(items) / per))
+        unfiltered = self.board.take("unfiltered_next") is not None
         base = request.url.with_query(
-            {k: v for k, v in request.query.items() if k != "page"}
+            {
+                k: v
+                for k, v in request.query.items()
+                if k != "page" and not (unfiltered and k.startswith("search["))
+            }
         )
 
         def link(n: int, rel: str) -> str:
@@ -364,7 +374,8 @@ class FinteraSimulator:
             )
         q = request.query
         rows = [r for r in self.receivables if r["entity_id"] == eid]
-        if (pid := q.get("search[person_id_equals]")) is not None:
+        pid = q.get("search[person_id_equals]")
+        if pid is not None and self.board.take("ignore_filter") is None:
             rows = [r for r in rows if str(r["person_id"]) == pid]
         for key, keep in (
             ("search[due_date_gte]", operator.ge),

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from typing import Any
 
 from yarl import URL
 
 from adapters.hubsoft.client import ROW_CAP, HubsoftClient, HubsoftCredentials
-from adapters.hubsoft.mapping import MappingError, parse_date, to_invoice
+from adapters.hubsoft.mapping import MappingError, owned_by, parse_date, to_invoice
 from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
 from gateway.models import Customer, Invoice, InvoiceStatus
 from gateway.providers import (
@@ -80,9 +80,18 @@ class HubsoftAdapter:
         searched = Customer(
             remote_id=query.customer_id, document=query.customer_document, name=None
         )
-        result = self._map(rows, scope, searched, note)
-        kept = tuple(inv for inv in result.invoices if _matches(inv.customer, query))
-        return SourceResult(kept, result.complete, result.note)
+        return self._map(
+            rows,
+            scope,
+            searched,
+            note,
+            belongs=lambda row: owned_by(
+                row,
+                document=query.customer_document,
+                code=query.customer_id,
+                service=query.contract_id,
+            ),
+        )
 
     def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
         """Paid invoices rarely change: keep one such invoice long; lists as configured."""
@@ -102,8 +111,13 @@ class HubsoftAdapter:
             document=termo if prefix == "doc" else None,
         )
         rows, _ = await self._customer_rows((busca, termo), pending_only=False)
+        asked = {"cpf_cnpj": "document", "codigo_cliente": "code"}.get(busca, "service")
         for row in rows:
-            if isinstance(row, dict) and str(row.get("id_fatura")) == invoice_id:
+            if (
+                isinstance(row, dict)
+                and str(row.get("id_fatura")) == invoice_id
+                and owned_by(row, **{asked: termo})
+            ):
                 return self._map([row], (busca, termo), searched, None).invoices[0]
         raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
 
@@ -186,6 +200,7 @@ class HubsoftAdapter:
         scope: tuple[str, str],
         searched: Customer,
         note: str | None,
+        belongs: Callable[[dict[str, Any]], bool] | None = None,
     ) -> SourceResult:
         today = self._ctx.today()
 
@@ -199,7 +214,7 @@ class HubsoftAdapter:
                 currency=self._currency,
             )
 
-        return map_rows(rows, one, self._ctx, note)
+        return map_rows(rows, one, self._ctx, note, belongs=belongs)
 
 
 def _scope(query: InvoiceQuery) -> tuple[str, str] | None:
@@ -211,18 +226,6 @@ def _scope(query: InvoiceQuery) -> tuple[str, str] | None:
     if query.customer_document:
         return "cpf_cnpj", query.customer_document
     return None
-
-
-def _matches(customer: Customer, query: InvoiceQuery) -> bool:
-    """Filters beyond the one used as `busca` must hold too."""
-    if query.customer_document and customer.document not in (
-        None,
-        query.customer_document,
-    ):
-        return False
-    return not (
-        query.customer_id and customer.remote_id not in (None, query.customer_id)
-    )
 
 
 def _last_due(rows: list[Any]) -> date | None:

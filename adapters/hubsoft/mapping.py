@@ -142,6 +142,37 @@ def to_customer(raw: dict[str, Any], searched: Customer) -> Customer:
     )
 
 
+def owned_by(
+    raw: dict[str, Any],
+    *,
+    document: str | None = None,
+    code: str | None = None,
+    service: str | None = None,
+) -> bool:
+    """Whether the row's own `cliente` block names the customer asked for.
+
+    Each given identifier must match where the row states it. A row without a `cliente`
+    block (the older shape) states no owner and stands for the customer searched.
+    """
+    block = raw.get("cliente")
+    if not isinstance(block, dict):
+        return True
+    servico = block.get("servico")
+    stated = [
+        (document, re.sub(r"\D", "", _text(block.get("cpf_cnpj")) or "") or None),
+        (code, _text(block.get("codigo_cliente"))),
+        (
+            service,
+            _text(servico.get("id_cliente_servico"))
+            if isinstance(servico, dict)
+            else None,
+        ),
+    ]
+    return all(
+        asked is None or found is None or asked == found for asked, found in stated
+    )
+
+
 def to_status(
     raw: dict[str, Any], due: date | None, paid_on: date | None, today: date
 ) -> tuple[InvoiceStatus, str | None]:

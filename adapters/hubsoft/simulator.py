@@ -39,7 +39,9 @@ BUSCA_CLIENTE = {"cpf_cnpj", "codigo_cliente", "id_cliente_servico"}
 BUSCA_FATURA = {"id_cliente", "codigo_cliente", "cpf_cnpj", "id_cliente_servico"}
 DATE_FIELDS = {"data_vencimento", "data_pagamento", "data_cadastro"}
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-FAULTS = frozenset({"envelope_error"})  # plus simkit's generic ones
+# `ignore_filter`: /cliente/financeiro answers rows of every customer, as a buggy or
+# misconfigured tenant might; the gateway must never serve them as the customer's.
+FAULTS = frozenset({"envelope_error", "ignore_filter"})  # plus simkit's generic ones
 
 
 def sao_paulo_today() -> date:
@@ -184,7 +186,12 @@ class HubsoftSimulator:
         descending = (
             _choice(q.get("order_type", "asc"), "order_type", {"asc", "desc"}) == "desc"
         )
-        rows = [inv for inv in self.invoices if _customer_matches(inv, busca, termo)]
+        everyone = self.board.take("ignore_filter") is not None
+        rows = [
+            inv
+            for inv in self.invoices
+            if everyone or _customer_matches(inv, busca, termo)
+        ]
         if pending:
             rows = [inv for inv in rows if inv.paid_on is None]
         rows = _date_window(rows, q)

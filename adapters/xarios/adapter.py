@@ -76,7 +76,12 @@ class XariosAdapter:
             rows = [
                 r for r in rows if isinstance(r, dict) and r.get("tenantId") in tenants
             ]
-        return map_rows(rows, self._map, self._ctx)
+        document = query.customer_document
+
+        def one(raw: dict[str, Any]) -> Invoice:
+            return self._map(raw, document=document)
+
+        return map_rows(rows, one, self._ctx)
 
     def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
         """An issued reseller bill never changes: one is cached for a day (a month stale).
@@ -117,13 +122,18 @@ class XariosAdapter:
             )
 
     def _map(
-        self, raw: dict[str, Any], detail: dict[str, Any] | None = None
+        self,
+        raw: dict[str, Any],
+        detail: dict[str, Any] | None = None,
+        *,
+        document: str | None = None,
     ) -> Invoice:
+        """One row; `document` is the one asked for (a tenant may serve several)."""
         return to_invoice(
             raw,
             connection=self._ctx.settings.id,
             currency=self._ctx.settings.currency,
-            document=self._document_of.get(str(raw.get("tenantId"))),
+            document=document or self._document_of.get(str(raw.get("tenantId"))),
             detail=detail,
         )
 
