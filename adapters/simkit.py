@@ -150,8 +150,8 @@ class FaultBoard:
             return web.Response(body=blob, content_type="application/json")
         if (step := self.take("trickle", path)) is not None:
             return await _trickle(request, 0.5 if step is True else float(step))
-        if self.take("reset", path) is not None:
-            return await _reset(request)
+        if (head := self.take("reset", path)) is not None:
+            return await _reset(request, head if isinstance(head, bytes) else None)
         return None
 
     def log(self, request: web.Request) -> None:
@@ -208,12 +208,12 @@ async def _trickle(request: web.Request, step: float) -> web.StreamResponse:
     return response
 
 
-async def _reset(request: web.Request) -> web.StreamResponse:
-    """Promise a body, send half of it, cut the connection."""
+async def _reset(request: web.Request, head: bytes | None) -> web.StreamResponse:
+    """Promise a body, send its start (`head`, else the start of a JSON list), cut."""
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     response.content_length = 4096
     await response.prepare(request)
-    await response.write(b'{"status": "success", "data": [')
+    await response.write(head or b'{"status": "success", "data": [')
     await asyncio.sleep(0.01)
     if request.transport is not None:
         request.transport.abort()

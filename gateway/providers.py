@@ -102,7 +102,6 @@ class Document:
     """A file about an invoice (PDF slip, summary), streamed from the upstream."""
 
     content_type: str
-    filename: str
     length: int | None
     chunks: AsyncIterator[bytes]
 

@@ -9,12 +9,12 @@ paged with a signed keyset cursor, so paging to the end yields every item exactl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from bisect import bisect_right
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from gateway.errors import (
     NotFoundError,
     UpstreamError,
     UpstreamNotFoundError,
+    UpstreamProtocolError,
     UpstreamTimeoutError,
 )
 from gateway.listing import (
@@ -45,6 +46,7 @@ from gateway.principal import Principal
 from gateway.providers import Document, InvoiceQuery, SourceResult
 
 log = structlog.get_logger("service")
+PDF_MAGIC = b"%PDF-"
 
 
 class InvoiceService:
@@ -150,12 +152,27 @@ class InvoiceService:
             raise NotFoundError(f"no invoice {invoice_id!r}")
         return conn, remote_id
 
-    def open_document(
+    @contextlib.asynccontextmanager
+    async def open_document(
         self, principal: Principal, invoice_id: str
-    ) -> AbstractAsyncContextManager[Document]:
-        """The invoice's document, streamed from its upstream (never cached)."""
+    ) -> AsyncIterator[Document]:
+        """The invoice's PDF, streamed from its upstream (never cached).
+
+        Whatever type the upstream claims (Xarios says `application/octet-stream`), the
+        bytes decide: a PDF is served as `application/pdf`, anything else is a 502.
+        """
         conn, remote_id = self._resolve(principal, invoice_id)
-        return conn.adapter.open_document(remote_id)
+        async with conn.adapter.open_document(remote_id) as doc:
+            head = b""
+            async for chunk in doc.chunks:
+                head += chunk
+                if len(head) >= len(PDF_MAGIC):
+                    break
+            if not head.startswith(PDF_MAGIC):
+                raise UpstreamProtocolError(
+                    conn.id, "GET", "document", "the upstream's document is not a PDF"
+                )
+            yield Document("application/pdf", doc.length, _after(head, doc.chunks))
 
     async def get(
         self,
@@ -279,6 +296,13 @@ class InvoiceService:
             note=result.note,
         )
         return outcome, result.invoices
+
+
+async def _after(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The bytes already read, then the rest of the stream."""
+    yield head
+    async for chunk in rest:
+        yield chunk
 
 
 def _with_ttl(conn: Connection, kind: str, result: SourceResult) -> Loaded:

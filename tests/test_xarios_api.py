@@ -92,12 +92,22 @@ async def test_customer_id_and_billing_period_filters(mixed, xarios_sim):
     }
 
 
-async def test_one_invoice_has_detail_lines(mixed, xarios_sim):
-    """`GET /v1/invoices/{id}` reads the detail ZIP into lines."""
+@pytest.mark.parametrize("lowercase", [False, True])
+async def test_one_invoice_has_detail_lines(mixed, xarios_sim, lowercase):
+    """The detail ZIP's lines map alike in the example's camelCase and the schema's lowercase."""
+    xarios_sim.lowercase_detail = lowercase
     bill = xarios_sim.bills[3]
     inv = await get_json(mixed, f"/v1/invoices/xarios:reseller:{bill.id}")
-    assert len(inv["lines"]) == len(bill.items)
+    expected = xarios_sim.detail_json(bill)["invoiceItems"]
+    assert [line["amount"] for line in inv["lines"]] == [
+        f"{Decimal(str(i['value'])):.2f}" for i in expected
+    ]
+    assert all(
+        line["description"].startswith(i["productTagName"])
+        for line, i in zip(inv["lines"], expected, strict=True)
+    )
     assert inv["issue_date"] is not None
+    assert inv["customer"]["name"] == bill.tenant_name
 
 
 async def test_malformed_zip_is_a_provider_error_not_a_500(mixed, xarios_sim):
@@ -132,7 +142,24 @@ async def test_summary_pdf_is_streamed_byte_identical(mixed, xarios_sim):
         hashlib.sha256(body).digest()
         == hashlib.sha256(xarios_sim.summary_pdf(bill)).digest()
     )
-    assert resp.headers["Content-Disposition"].startswith("inline")
+    assert resp.headers["Content-Disposition"] == (
+        f'inline; filename="xarios-reseller-{bill.id}.pdf"'
+    )
+    # Xarios labels it application/octet-stream; the bytes say PDF, so PDF it is.
+    assert resp.content_type == "application/pdf"
+
+
+async def test_a_document_that_is_not_a_pdf_is_a_502(mixed, xarios_sim):
+    """Bytes without the PDF magic are never passed on: 502 naming the connection."""
+    xarios_sim.board.set("malformed", path=r"/summary$")
+    resp = await mixed.get(
+        f"/v1/invoices/xarios:reseller:{xarios_sim.bills[5].id}/document", headers=AUTH
+    )
+    assert resp.status == 502
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    assert body["connection"] == "reseller"
+    assert "not a PDF" in body["detail"]
 
 
 async def test_auth_command_completes_the_code_flow(
@@ -183,7 +210,7 @@ async def test_auth_command_completes_the_code_flow(
 async def test_upstream_cut_mid_document_cuts_the_client_too(mixed, xarios_sim):
     """Headers went out, then the upstream died: the client must see a broken body."""
     bill = xarios_sim.bills[2]
-    xarios_sim.board.set("reset", path=r"/summary$")
+    xarios_sim.board.set("reset", b"%PDF-1.4\n%\xe2\xe3", path=r"/summary$")
     resp = await mixed.get(
         f"/v1/invoices/xarios:reseller:{bill.id}/document", headers=AUTH
     )

@@ -141,7 +141,6 @@ class HubsoftAdapter:
         async with self._ctx.http.stream("GET", link.raw_path_qs) as body:
             yield Document(
                 content_type=body.content_type or "application/pdf",
-                filename=f"hubsoft-{remote_id}.pdf",
                 length=body.content_length,
                 chunks=body.chunks(),
             )

@@ -116,7 +116,6 @@ class XariosAdapter:
         async with self._client.summary(remote_id) as body:
             yield Document(
                 content_type=body.content_type or "application/pdf",
-                filename=f"xarios-{remote_id}.pdf",
                 length=body.content_length,
                 chunks=body.chunks(),
             )

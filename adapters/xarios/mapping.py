@@ -6,6 +6,11 @@ connection (or stays null). The list spells the id `invoiceid` and the name
 `customerName`; the detail JSON (inside a ZIP) spells them `invoiceId` and `accountName`.
 Timestamps carry up to 7 fractional digits, with or without an offset; billing periods
 are taken as the calendar dates written, with no time-zone conversion.
+
+Xarios documents the detail JSON in camelCase in its example (`invoiceItems`) and in
+lowercase in its schema table (`invoiceitems`), and spells one key both ways within one
+API (`invoiceid`/`invoiceId`). Keys of the detail and of its items are therefore read
+case-insensitively, ignoring `_`, `-` and spaces, so every documented variant maps alike.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ _TIMESTAMP_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})?)?$"
 )
 _MONEY_RE = re.compile(r"^-?\d+(\.\d+)?$")
+_FOLD_RE = re.compile(r"[\s_-]")
 
 
 class MappingError(ValueError):
@@ -58,6 +64,17 @@ def parse_money(raw: Any) -> Decimal | None:
     raise MappingError(f"unreadable amount {raw!r}")
 
 
+def folded(raw: dict[str, Any]) -> dict[str, Any]:
+    """The object with its keys folded (`invoiceItems`, `invoice_items` -> `invoiceitems`).
+
+    The first spelling met wins when an object carries two.
+    """
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        out.setdefault(_FOLD_RE.sub("", str(key)).lower(), value)
+    return out
+
+
 def invoice_id(raw: dict[str, Any]) -> str:
     """`invoiceid` (list, get) or `invoiceId` (detail)."""
     value = raw.get("invoiceid", raw.get("invoiceId"))
@@ -71,10 +88,11 @@ def to_lines(items: Any) -> tuple[InvoiceLine, ...]:
     if not isinstance(items, list):
         raise MappingError("invoiceItems is not a list")
     lines = []
-    for item in items:
-        if not isinstance(item, dict):
+    for entry in items:
+        if not isinstance(entry, dict):
             raise MappingError("an invoiceItems entry is not an object")
-        name = str(item.get("productTagName") or f"item {item.get('id', '?')}")
+        item = folded(entry)
+        name = str(item.get("producttagname") or f"item {item.get('id', '?')}")
         quantity = item.get("quantity")
         if isinstance(quantity, int | float) and quantity != 1:
             name = f"{name} x {quantity:g}"
@@ -96,8 +114,8 @@ def to_invoice(
         parse_day(raw.get("billingPeriodEnd")),
     )
     name = raw.get("customerName") or raw.get("accountName")
-    if detail is not None:
-        name = name or detail.get("accountName")
+    facts = folded(detail) if detail is not None else {}
+    name = name or facts.get("accountname")
     tenant = raw.get("tenantId")
     return Invoice(
         provider=PROVIDER,
@@ -108,9 +126,9 @@ def to_invoice(
         status=InvoiceStatus.UNKNOWN,
         currency=currency,
         amount=parse_money(raw.get("invoiceValue")),
-        issue_date=parse_day(detail.get("invoiceDate")) if detail else None,
+        issue_date=parse_day(facts.get("invoicedate")),
         billing_period=BillingPeriod(start, end) if start and end else None,
-        lines=to_lines(detail.get("invoiceItems")) if detail else (),
+        lines=to_lines(facts.get("invoiceitems")) if detail is not None else (),
         remote=raw if detail is None else {**raw, "detail": detail},
     )
 
@@ -136,7 +154,7 @@ def parse_detail_zip(data: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise MappingError("detail JSON is malformed") from err
     if not isinstance(payload, dict) or not isinstance(
-        payload.get("invoiceItems"), list
+        folded(payload).get("invoiceitems"), list
     ):
         raise MappingError("detail JSON lacks invoiceItems")
     return payload

@@ -92,6 +92,7 @@ class XariosSimulator:
     tenants: int = 5
     months: int = 14
     access_lifetime_s: int = 60
+    lowercase_detail: bool = False  # detail JSON keys as the schema table spells them
     board: FaultBoard = field(
         default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
     )
@@ -346,12 +347,14 @@ class XariosSimulator:
                 content_type="application/octet-stream",
             )
         detail = self.detail_json(bill)
+        if self.lowercase_detail:  # the spelling of Xarios's schema table
+            detail = _lowercase_keys(detail)
         rows = io.StringIO()
         writer = csv.writer(rows)
         writer.writerow(["Product", "Quantity", "Value"])
         writer.writerows(
             [i["productTagName"], i["quantity"], i["value"]]
-            for i in detail["invoiceItems"]
+            for i in self.detail_json(bill)["invoiceItems"]
         )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -422,3 +425,12 @@ def demo_upstream(today: date | None = None) -> DemoUpstream:
         currency="USD",
         set_fault=sim.board.set,
     )
+
+
+def _lowercase_keys(value: Any) -> Any:
+    """Every object key lowercased, at every depth."""
+    if isinstance(value, dict):
+        return {str(k).lower(): _lowercase_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lowercase_keys(v) for v in value]
+    return value

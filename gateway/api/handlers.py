@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import time
 from typing import Any
 
@@ -201,7 +202,7 @@ async def get_document(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 hdrs.CONTENT_TYPE: doc.content_type,
-                hdrs.CONTENT_DISPOSITION: f'inline; filename="{doc.filename}"',
+                hdrs.CONTENT_DISPOSITION: f'inline; filename="{_filename(invoice_id)}"',
                 hdrs.CACHE_CONTROL: "private, no-store",
             }
         )
@@ -213,6 +214,11 @@ async def get_document(request: web.Request) -> web.StreamResponse:
             await response.write(chunk)
         await response.write_eof()
     return response
+
+
+def _filename(invoice_id: str) -> str:
+    """`<provider>-<connection>-<remote id>.pdf`, safe inside a quoted header value."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", invoice_id) + ".pdf"
 
 
 async def list_connections(request: web.Request) -> web.Response:
