@@ -36,6 +36,7 @@ from gateway.cursor import CursorCodec
 from gateway.errors import ConfigError
 from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from gateway.journal import MemoryJournal, RedisJournal
 from gateway.listing import Connection
 from gateway.metrics import BREAKER_STATES, HEALTH_STATES, Metrics, counter, gauge
 from gateway.providers import ProviderContext
@@ -225,6 +226,9 @@ def create_app(
                     if redis_client is not None
                     else MemoryIdempotencyStore(clock=clock)
                 ),
+                RedisJournal(redis_client, redis_health)
+                if redis_client is not None and redis_health is not None
+                else MemoryJournal(clock=clock),
                 wait_s=settings.request_timeout_s,
                 clock=clock,
             )

@@ -5,7 +5,10 @@ body replays the first answer; another body is a 422; a concurrent duplicate wai
 first and replays it. When the upstream does not answer a create, the key is left
 `uncertain` and the client is told to retry with it; that retry first looks for an account
 created since the first attempt and only creates when there is none. Writes are never
-retried blindly, and every write drops the cached list and item it changed.
+retried blindly. Every write drops the cached list and item it changed and is noted in the
+shared write journal, which reads lay over what the upstream or cache says: a deleted
+account leaves the list at once (though the upstream deletes it only later), and a created
+or changed one shows as written, for the writer and on every replica.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from gateway.errors import (
     WriteUncertainError,
 )
 from gateway.idempotency import IdempotencyStore
+from gateway.journal import Note, WriteJournal
 from gateway.listing import Connection
 from gateway.principal import Principal
 from gateway.providers import SaleAccountProvider
@@ -59,6 +63,7 @@ class SaleAccountService:
         connections: Mapping[str, Connection],
         loader: CachedLoader,
         store: IdempotencyStore,
+        journal: WriteJournal,
         *,
         wait_s: float,
         clock: Callable[[], float] = time.time,
@@ -67,6 +72,7 @@ class SaleAccountService:
         self._connections = connections
         self._loader = loader
         self._store = store
+        self._journal = journal
         self._wait_s = wait_s
         self._clock = clock
 
@@ -98,8 +104,10 @@ class SaleAccountService:
         self._provider(principal, connection)
         return connection, remote_id
 
-    async def list(self, principal: Principal, connection: str) -> list[SaleAccount]:
-        """Every account of a connection (cached)."""
+    async def list(
+        self, principal: Principal, connection: str, *, force: bool = False
+    ) -> list[SaleAccount]:
+        """Every account of a connection (cached), with this gateway's writes laid over."""
         conn, adapter = self._provider(principal, connection)
 
         async def load() -> bytes:
@@ -111,13 +119,26 @@ class SaleAccountService:
             load,
             fresh_s=conn.settings.cache_fresh_s,
             stale_s=conn.settings.cache_stale_s,
+            force=force,
         )
-        return [SaleAccount.from_dict(raw) for raw in jsoncodec.loads(lookup.value)]
+        listed = {raw["id"]: raw for raw in jsoncodec.loads(lookup.value)}
+        for remote_id, note in (await self._journal.notes(connection)).items():
+            account_id = f"{conn.settings.provider}:{connection}:{remote_id}"
+            if note.record is None:
+                listed.pop(account_id, None)  # the upstream may delete it only later
+            elif note.at > lookup.fetched_at:  # the list predates the write
+                listed[account_id] = note.record
+        return [SaleAccount.from_dict(raw) for raw in listed.values()]
 
-    async def get(self, principal: Principal, account_id: str) -> SaleAccount:
-        """One account (cached)."""
+    async def get(
+        self, principal: Principal, account_id: str, *, force: bool = False
+    ) -> SaleAccount:
+        """One account (cached), as this gateway last wrote it if that is newer."""
         connection, remote_id = self.resolve(principal, account_id)
         conn, adapter = self._provider(principal, connection)
+        note = (await self._journal.notes(connection)).get(remote_id)
+        if note is not None and note.record is None:
+            raise NotFoundError(f"no sale account {account_id!r}")
 
         async def load() -> bytes:
             return jsoncodec.dumps(
@@ -130,9 +151,12 @@ class SaleAccountService:
                 load,
                 fresh_s=conn.settings.cache_fresh_s,
                 stale_s=conn.settings.cache_stale_s,
+                force=force,
             )
         except UpstreamNotFoundError as err:
             raise NotFoundError(f"no sale account {account_id!r}") from err
+        if note is not None and note.record is not None and note.at > lookup.fetched_at:
+            return SaleAccount.from_dict(note.record)
         return SaleAccount.from_dict(jsoncodec.loads(lookup.value))
 
     async def update(
@@ -142,11 +166,13 @@ class SaleAccountService:
         connection, remote_id = self.resolve(principal, account_id)
         _, adapter = self._provider(principal, connection)
         try:
-            return await adapter.update_sale_account(remote_id, draft)
+            account = await adapter.update_sale_account(remote_id, draft)
         except UpstreamNotFoundError as err:
             raise NotFoundError(f"no sale account {account_id!r}") from err
         finally:
             await self._invalidate(connection, remote_id)
+        await self._noted(connection, remote_id, account)
+        return account
 
     async def delete(self, principal: Principal, account_id: str) -> None:
         """Delete (the upstream may only schedule it); caches dropped."""
@@ -158,6 +184,7 @@ class SaleAccountService:
             raise NotFoundError(f"no sale account {account_id!r}") from err
         finally:
             await self._invalidate(connection, remote_id)
+        await self._noted(connection, remote_id, None)
 
     async def create(
         self,
@@ -187,6 +214,7 @@ class SaleAccountService:
                 result = WriteResult(201, jsoncodec.dumps(found.to_dict()))
                 await self._store.complete(key, result.status, result.body)
                 await self._invalidate(connection, found.remote_id)
+                await self._noted(connection, found.remote_id, found)
                 return result
         try:
             result = await self._create(connection, adapter, draft)
@@ -238,7 +266,14 @@ class SaleAccountService:
     ) -> WriteResult:
         account = await adapter.create_sale_account(draft)
         await self._invalidate(connection, account.remote_id)
+        await self._noted(connection, account.remote_id, account)
         return WriteResult(201, jsoncodec.dumps(account.to_dict()))
+
+    async def _noted(
+        self, connection: str, remote_id: str, account: SaleAccount | None
+    ) -> None:
+        record = None if account is None else account.to_dict()
+        await self._journal.note(connection, remote_id, Note(self._clock(), record))
 
     async def _invalidate(self, connection: str, remote_id: str) -> None:
         await self._loader.invalidate(f"{connection}:sale_accounts")

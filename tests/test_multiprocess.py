@@ -35,6 +35,7 @@ async def cluster_of_gateways(
     conf = tmp_path / "connections.toml"
     conf.write_text(
         f'[[api_keys]]\nname = "mp"\nsha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"\n'
+        'scopes = ["invoices:read", "sale_accounts:write"]\n'
         f'[connections.acme-isp]\nprovider = "hubsoft"\nbase_url = "{hubsoft_url}"\n'
         '[connections.acme-isp.secrets]\nclient_id = "H_ID"\nclient_secret = "H_SECRET"\n'
         'username = "H_USER"\npassword = "H_PASS"\n'
@@ -150,3 +151,58 @@ async def test_token_expiring_under_load_is_refreshed_once_in_total(
         statuses = await asyncio.gather(*(ask(n) for n in range(300)))
     assert set(statuses) == {200}
     assert xarios_sim.token_calls - before == 1
+
+
+async def test_sale_account_writes_show_at_once_on_every_replica(
+    cluster_of_gateways, fintera_sim
+):
+    """POST, PUT and DELETE on one process: the others' list and item agree at once.
+
+    Fintera deletes asynchronously (here: a minute later), and every replica has the list
+    cached before each write; neither may make a deleted account linger.
+    """
+    fintera_sim.delete_delay_s = 60.0
+    bases = cluster_of_gateways
+    headers = {"Authorization": f"Bearer {KEY}"}
+    body = {
+        "connection": "fin",
+        "name": "Replicada",
+        "entity_id": ENTITIES[0],
+        "acquirer": "stone",
+        "payment_methods": ["pix"],
+    }
+    async with aiohttp.ClientSession(headers=headers) as http:
+
+        async def names(base: str) -> dict[str, str]:
+            async with http.get(f"{base}/v1/sale-accounts?connection=fin") as resp:
+                assert resp.status == 200
+                return {a["id"]: a["name"] for a in (await resp.json())["data"]}
+
+        async def item(base: str, account_id: str) -> tuple[int, dict]:
+            async with http.get(f"{base}/v1/sale-accounts/{account_id}") as resp:
+                return resp.status, await resp.json()
+
+        for base in bases:
+            await names(base)  # every replica has the list cached
+        async with http.post(
+            f"{bases[0]}/v1/sale-accounts", json=body, headers={"Idempotency-Key": "r1"}
+        ) as resp:
+            assert resp.status == 201
+            account = await resp.json()
+            assert resp.headers["Location"] == f"/v1/sale-accounts/{account['id']}"
+        for base in bases:
+            assert (await names(base))[account["id"]] == "Replicada"
+        async with http.put(
+            f"{bases[1]}/v1/sale-accounts/{account['id']}", json={"name": "Renomeada"}
+        ) as resp:
+            assert resp.status == 200
+        for base in bases:
+            assert (await names(base))[account["id"]] == "Renomeada"
+            assert (await item(base, account["id"]))[1]["name"] == "Renomeada"
+        async with http.delete(f"{bases[2]}/v1/sale-accounts/{account['id']}") as resp:
+            assert resp.status == 202
+        remote = int(account["remote_id"])
+        assert remote in fintera_sim.sale_accounts  # upstream still has it, scheduled
+        for base in bases:
+            assert account["id"] not in await names(base)
+            assert (await item(base, account["id"]))[0] == 404

@@ -209,8 +209,13 @@ async def test_upstream_422_fields_surface_as_422(client):
     resp = await post(client, {**GOOD, "entity_id": 999})
     body = await resp.json()
     assert resp.status == 422
-    assert body["errors"][0]["field"] == "entity"
-    assert "não existe" in body["errors"][0]["message"]
+    assert body["errors"] == [
+        {
+            "field": "entity_id",
+            "message": "does not exist",
+            "upstream": {"field": "entity", "message": "não existe"},
+        }
+    ]
 
 
 async def test_update_changes_fields_and_refreshes_reads(client, fintera_sim):
@@ -263,3 +268,59 @@ async def test_list_needs_a_sale_account_connection(client):
     resp = await client.get("/v1/sale-accounts?connection=acme-isp", headers=AUTH)
     assert resp.status == 400
     assert (await resp.json())["errors"][0]["field"] == "connection"
+
+
+async def test_created_account_has_a_location_also_on_replay(client):
+    """201 carries `Location` of the new account; the idempotent replay carries it too."""
+    first = await post(client, GOOD, key="loc-1")
+    account = await first.json()
+    assert first.headers["Location"] == f"/v1/sale-accounts/{account['id']}"
+    again = await post(client, GOOD, key="loc-1")
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+
+
+@pytest.mark.parametrize("put_empty", [False, True])
+async def test_put_answers_with_the_upstream_body_or_reads_back(
+    client, fintera_sim, put_empty
+):
+    """PUT serves the account from Fintera's 200 body; an empty 200 is read back."""
+    fintera_sim.put_empty = put_empty
+    account = await (await post(client, GOOD)).json()
+    path = f"/sale_accounts/{account['remote_id']}.json"
+    reads_before = [c for c in fintera_sim.calls(path) if c["method"] == "GET"]
+    resp = await client.put(
+        f"/v1/sale-accounts/{account['id']}", json={"name": "Outro"}, headers=AUTH
+    )
+    assert resp.status == 200
+    assert (await resp.json())["name"] == "Outro"
+    reads = [c for c in fintera_sim.calls(path) if c["method"] == "GET"]
+    assert len(reads) - len(reads_before) == (1 if put_empty else 0)
+
+
+async def test_deleted_account_leaves_list_and_item_at_once(client, fintera_sim):
+    """DELETE 202, then the list and the item no longer show it, though Fintera lags."""
+    fintera_sim.delete_delay_s = 60.0
+    account = await (await post(client, GOOD)).json()
+    listed = await client.get("/v1/sale-accounts?connection=fin", headers=AUTH)
+    assert account["id"] in {a["id"] for a in (await listed.json())["data"]}
+    resp = await client.delete(f"/v1/sale-accounts/{account['id']}", headers=AUTH)
+    assert resp.status == 202
+    for headers in (AUTH, {**AUTH, "Cache-Control": "no-cache"}):
+        listed = await client.get("/v1/sale-accounts?connection=fin", headers=headers)
+        assert account["id"] not in {a["id"] for a in (await listed.json())["data"]}
+        item = await client.get(f"/v1/sale-accounts/{account['id']}", headers=headers)
+        assert item.status == 404
+
+
+async def test_no_cache_reloads_the_sale_account_list(client, fintera_sim):
+    """`Cache-Control: no-cache` on the list goes upstream; without it the cache serves."""
+    await client.get("/v1/sale-accounts?connection=fin", headers=AUTH)
+    calls = len(fintera_sim.calls("/sale_accounts.json"))
+    await client.get("/v1/sale-accounts?connection=fin", headers=AUTH)
+    assert len(fintera_sim.calls("/sale_accounts.json")) == calls
+    await client.get(
+        "/v1/sale-accounts?connection=fin",
+        headers={**AUTH, "Cache-Control": "no-cache"},
+    )
+    assert len(fintera_sim.calls("/sale_accounts.json")) == calls + 1

@@ -171,11 +171,16 @@ class FinteraAdapter:
     async def update_sale_account(
         self, remote_id: str, draft: SaleAccountDraft
     ) -> SaleAccount:
-        """PUT the given fields, then read the account back (PUT may answer empty)."""
+        """PUT the given fields: the account from the 200 body, else read back.
+
+        Fintera's docs promise an empty 200; recorded exchanges carry the account.
+        """
         ident = _sale_id(remote_id)
-        await self._client.send(
+        answer = await self._client.send(
             "PUT", f"/sale_accounts/{ident}", mapping.to_upstream(draft)
         )
+        if isinstance(answer, dict) and isinstance(answer.get("sale_account"), dict):
+            return self._account(answer["sale_account"])
         return await self.get_sale_account(ident)
 
     async def delete_sale_account(self, remote_id: str) -> None:

@@ -21,6 +21,7 @@ from yarl import URL
 from adapters.fintera import xmlcodec
 from gateway.errors import (
     FieldError,
+    UpstreamConfigError,
     UpstreamProtocolError,
     UpstreamRejectedError,
     UpstreamValidationError,
@@ -32,7 +33,38 @@ PASSED = frozenset({402, 403, 422})
 MAX_PAGES = 200
 PER_PAGE = "100"
 LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
-FIELD_NAMES = {"provider": "acquirer"}
+# Fintera's field names (as its 422s spell them) -> the gateway's sale-account fields.
+FIELD_NAMES = {
+    "provider": "acquirer",
+    "entity": "entity_id",
+    "category": "category_id",
+    "person": "person_id",
+    "classification_center": "classification_center_id",
+}
+GATEWAY_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "entity_id",
+        "acquirer",
+        "payment_methods",
+        "consolidate",
+        "category_id",
+        "person_id",
+        "classification_center_id",
+        "custom_classifications",
+        "classification_center_classifications",
+    }
+)
+# Rails' Portuguese validation messages, said in the gateway's words.
+MESSAGES = {
+    "não pode ficar em branco": "must not be blank",
+    "não está incluído na lista": "is not an allowed value",
+    "não existe": "does not exist",
+    "não é uma data válida": "is not a valid date",
+    "já está em uso": "is already taken",
+    "não é um número": "is not a number",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,21 +199,62 @@ class FinteraClient:
                 status=403,
             )
         if response.status == 422:  # noqa: PLR2004
-            raise UpstreamValidationError(*args, field_errors(response, self.http))
+            payload = _error_body(response, self.http)
+            if isinstance(payload, dict) and "accounts" in payload:
+                raise UpstreamConfigError(*args, _account_advice(payload), status=422)
+            raise UpstreamValidationError(*args, field_errors(payload))
 
 
-def field_errors(response: UpstreamResponse, http: UpstreamClient) -> list[FieldError]:
-    """Fintera's 422 body — `{"field": ["msg", ...]}` or `{"error": "msg"}` — as field errors."""
+def _error_body(response: UpstreamResponse, http: UpstreamClient) -> Any:
     try:
-        payload = http.decode_json("POST", "/422", response)
+        return http.decode_json("POST", "/422", response)
     except UpstreamProtocolError:
-        return [FieldError("body", "refused by the upstream (unreadable error body)")]
+        return None
+
+
+def _account_advice(payload: dict[str, Any]) -> str:
+    """The multi-account 422: which `account_id` values the token could use."""
+    offered = []
+    accounts = payload["accounts"]
+    for entry in accounts if isinstance(accounts, list) else []:
+        account = entry.get("account") if isinstance(entry, dict) else None
+        if isinstance(account, dict) and isinstance(account.get("id"), int):
+            name = str(account.get("name") or "")[:60]
+            offered.append(f"{account['id']} ({name})" if name else str(account["id"]))
+    choice = ", ".join(offered[:20]) or "none listed"
+    return (
+        "the API token belongs to several Fintera accounts: set options.account_id "
+        f"to one of: {choice}"
+    )
+
+
+def field_errors(payload: Any) -> list[FieldError]:
+    """Fintera's 422 body — `{"field": ["msg", ...]}` or `{"error": "msg"}` — as field errors.
+
+    Fields are named as the gateway names them, in the gateway's words; the upstream's own
+    field name and message are kept apart for whoever needs them.
+    """
     if not isinstance(payload, dict):
-        return [FieldError("body", "refused by the upstream")]
-    if "error" in payload and isinstance(payload["error"], str):
-        return [FieldError("body", payload["error"][:300])]
-    return [
-        FieldError(FIELD_NAMES.get(str(name), str(name)), str(message)[:300])
-        for name, messages in payload.items()
-        for message in (messages if isinstance(messages, list) else [messages])
-    ]
+        return [FieldError("body", "refused by the upstream (unreadable error body)")]
+    if isinstance(payload.get("error"), str):
+        return [
+            FieldError(
+                "body",
+                "refused by the upstream",
+                upstream_message=payload["error"][:300],
+            )
+        ]
+    errors = []
+    for name, messages in payload.items():
+        field = FIELD_NAMES.get(str(name), str(name))
+        for message in messages if isinstance(messages, list) else [messages]:
+            words = str(message)[:300]
+            errors.append(
+                FieldError(
+                    field if field in GATEWAY_FIELDS else "body",
+                    MESSAGES.get(words, "refused by the upstream"),
+                    upstream_field=str(name)[:100],
+                    upstream_message=words,
+                )
+            )
+    return errors

@@ -77,6 +77,9 @@ class FinteraSimulator:
         False  # a buggy upstream that links `next` even from the last page
     )
     force_xml: bool = False  # answer XML whatever was asked
+    put_empty: bool = (
+        False  # PUT answers the documented empty 200, not the recorded body
+    )
 
     def __post_init__(self) -> None:
         """Seed people, receivables and sale accounts; open the first rate window."""
@@ -465,7 +468,17 @@ class FinteraSimulator:
         record = self.sale_accounts[sid]
         record.update({k: v for k, v in body.items() if k in record and k != "id"})
         record["updated_at"] = sao_paulo_now().isoformat()
-        return web.Response(status=200)  # as documented: an empty 200
+        if self.put_empty:
+            return web.Response(status=200)  # as documented: an empty 200
+        return self._render(  # as recorded: 200 with the account and a Location
+            request,
+            {
+                "sale_account": {
+                    k: v for k, v in record.items() if not k.startswith("_")
+                }
+            },
+            headers={"Location": f"{request.url.origin()}/sale_accounts/{sid}"},
+        )
 
     async def _sale_delete(self, request: web.Request) -> web.Response:
         sid = int(request.match_info["sid"])

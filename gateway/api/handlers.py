@@ -65,7 +65,8 @@ def caller_deadline(request: web.Request) -> float | None:
     return int(raw) / 1000
 
 
-def _no_cache(request: web.Request) -> bool:
+def no_cache(request: web.Request) -> bool:
+    """Whether the caller asked to skip cached data (`Cache-Control: no-cache`)."""
     return "no-cache" in request.headers.get(hdrs.CACHE_CONTROL, "").lower()
 
 
@@ -93,7 +94,7 @@ def _list_request(
         request.query,
         providers=sorted({c.settings.provider for c in visible}),
         connections=[c.id for c in visible],
-        no_cache=_no_cache(request),
+        no_cache=no_cache(request),
         allowed=allowed,
     )
     return dataclasses.replace(parsed, deadline_s=caller_deadline(request))
@@ -188,7 +189,7 @@ async def get_invoice(request: web.Request) -> web.Response:
     invoice = await request.app[SERVICE].get(
         principal,
         invoice_id,
-        force=_no_cache(request),
+        force=no_cache(request),
         deadline_s=caller_deadline(request),
     )
     return json_response(request, invoice.to_dict(include_remote=bool(include)))

@@ -43,7 +43,7 @@ def problem(
         "detail": detail,
     }
     if errors is not None:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+        body["errors"] = [_field_error(e) for e in errors]
     body.update(extensions)
     return web.Response(
         status=status,
@@ -51,6 +51,16 @@ def problem(
         content_type=PROBLEM_TYPE,
         headers=headers,
     )
+
+
+def _field_error(error: FieldError) -> dict[str, Any]:
+    out: dict[str, Any] = {"field": error.field, "message": error.message}
+    if error.upstream_field is not None or error.upstream_message is not None:
+        out["upstream"] = {
+            "field": error.upstream_field,
+            "message": error.upstream_message,
+        }
+    return out
 
 
 def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911 - one branch per family

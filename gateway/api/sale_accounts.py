@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
 from gateway import jsoncodec
-from gateway.api.handlers import json_response, require_scope
+from gateway.api.handlers import json_response, no_cache, require_scope
 from gateway.api.sale_account_body import parse_sale_account
 from gateway.api.state import SALE_ACCOUNTS
 from gateway.errors import FieldError, InvalidRequestError
@@ -47,7 +49,7 @@ async def list_accounts(request: web.Request) -> web.Response:
         raise InvalidRequestError(
             [FieldError("connection", f"required; one of: {allowed}")]
         )
-    accounts = await service.list(principal, connection)
+    accounts = await service.list(principal, connection, force=no_cache(request))
     return json_response(request, {"data": [a.to_dict() for a in accounts]})
 
 
@@ -56,7 +58,7 @@ async def get_account(request: web.Request) -> web.Response:
     principal = require_scope(request, READ)
     _no_params(request, set())
     account = await request.app[SALE_ACCOUNTS].get(
-        principal, request.match_info["account_id"]
+        principal, request.match_info["account_id"], force=no_cache(request)
     )
     return json_response(request, account.to_dict())
 
@@ -79,6 +81,9 @@ async def create_account(request: web.Request) -> web.Response:
         )
     result = await service.create(principal, connection, draft, key)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if result.status == HTTPStatus.CREATED:
+        account_id = jsoncodec.loads(result.body)["id"]
+        headers[hdrs.LOCATION] = f"/v1/sale-accounts/{quote(account_id, safe=':')}"
     return web.Response(
         status=result.status,
         body=result.body,

@@ -12,8 +12,8 @@ import pytest
 from adapters.fintera.adapter import create
 from gateway.errors import (
     UpstreamAuthError,
+    UpstreamConfigError,
     UpstreamRejectedError,
-    UpstreamValidationError,
 )
 from gateway.http import UpstreamClient
 from gateway.models import InvoiceStatus
@@ -168,8 +168,9 @@ async def test_402_and_403_are_clear_account_problems(
 
 
 async def test_missing_account_id_is_reported(make_adapter, fintera_url):
-    """A multi-account token without ACCOUNT_ID: the upstream's 422 message surfaces."""
+    """A multi-account token without ACCOUNT_ID: a config error naming the accounts."""
     adapter = make_adapter(options={"account_id": None})
-    with pytest.raises(UpstreamValidationError) as info:
+    with pytest.raises(UpstreamConfigError) as info:
         await adapter.list_invoices(InvoiceQuery(customer_id="1001"))
-    assert "ACCOUNT_ID" in info.value.errors[0].message
+    assert info.value.error_type == "config"
+    assert "set options.account_id to one of: 3613" in str(info.value)
