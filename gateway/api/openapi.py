@@ -176,7 +176,15 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": _ok("SaleAccount", "created (or replayed)"),
+                "201": {
+                    **_ok("SaleAccount", "created (or replayed)"),
+                    "headers": {
+                        "Location": {
+                            "description": "the new account's URL",
+                            "schema": {"type": "string"},
+                        }
+                    },
+                },
                 **_errors("400", "401", "403", "409", "422", "502", "503", "504"),
             },
         },
@@ -331,7 +339,30 @@ SCHEMAS: dict[str, Any] = {
             "latency_ms": {"type": "number"},
             "count": {"type": "integer"},
             "complete": {"type": "boolean"},
-            "error": {"type": ["string", "null"]},
+            "error": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["type", "detail"],
+                        "properties": {
+                            "type": {
+                                "type": "string",
+                                "enum": [
+                                    "auth",
+                                    "config",
+                                    "rate_limited",
+                                    "unavailable",
+                                    "protocol",
+                                    "timeout",
+                                ],
+                            },
+                            "detail": {"type": "string"},
+                        },
+                    },
+                ]
+            },
+            "note": {"type": ["string", "null"]},
         },
     },
     "InvoiceList": {
@@ -352,12 +383,35 @@ SCHEMAS: dict[str, Any] = {
     "Summary": {
         "type": "object",
         "properties": {
-            "totals": {"type": "array", "items": {"type": "object"}},
+            "totals": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/CurrencyTotals"},
+            },
             "complete": {"type": "boolean"},
             "sources": {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/Source"},
             },
+        },
+    },
+    "CurrencyTotals": {
+        "type": "object",
+        "description": "Totals of one currency. A total sums the known values only; "
+        "`unknown` counts the invoices whose value is unknown, and a total over "
+        "unknown values only is null (never 0.00).",
+        "required": ["currency", "count", "amount", "amount_due", "amount_paid"],
+        "properties": {
+            "currency": {"type": ["string", "null"]},
+            "count": {"type": "integer"},
+            "amount": {"type": ["string", "null"]},
+            "amount_due": {"type": ["string", "null"]},
+            "amount_paid": {"type": ["string", "null"]},
+            "unknown": {
+                "type": "object",
+                "additionalProperties": {"type": "integer"},
+            },
+            "by_status": {"type": "object"},
+            "aging": {"type": "object"},
         },
     },
     "SaleAccount": {
@@ -409,6 +463,14 @@ SCHEMAS: dict[str, Any] = {
                     "properties": {
                         "field": {"type": "string"},
                         "message": {"type": "string"},
+                        "upstream": {
+                            "type": "object",
+                            "description": "the upstream's own field and words",
+                            "properties": {
+                                "field": {"type": ["string", "null"]},
+                                "message": {"type": ["string", "null"]},
+                            },
+                        },
                     },
                 },
             },
