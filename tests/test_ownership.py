@@ -1,4 +1,4 @@
-"""Never another person's invoice: every provider's rows are re-checked against the query.
+"""Never another person's invoice, never a wrong word: rows re-checked, config errors named.
 
 An upstream is never trusted to have filtered. Each simulator here misbehaves as its
 vendor can (Hubsoft answering every customer's rows, Fintera next links without the
@@ -113,3 +113,17 @@ async def test_xarios_serves_only_the_asked_tenant(
     by_doc, _ = await listed(client, f"customer_document={DOC}")
     assert {i["customer"]["remote_id"] for i in by_doc} == {xarios_sim.tenant_id(0)}
     assert source["status"] == "ok"
+
+
+async def test_missing_fintera_account_is_a_config_error_naming_the_accounts(
+    gateway_factory, fintera_url
+):
+    """No ACCOUNT_ID for a multi-account token: `config`, with the account ids to choose."""
+    client = await gateway_factory(
+        make_settings(fintera_connection(fintera_url, options={"account_id": None}))
+    )
+    resp = await client.get(f"/v1/invoices?customer_document={DOC}", headers=AUTH)
+    assert resp.status == 502
+    (source,) = (await resp.json())["sources"]
+    assert source["error"]["type"] == "config"
+    assert "set options.account_id to one of: 3613" in source["error"]["detail"]
