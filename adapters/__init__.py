@@ -46,6 +46,15 @@ def load_factory(name: str) -> Any:
     return _resolve(PROVIDERS, name)
 
 
+def load_keys(name: str) -> Any:
+    """The `[secrets]`/`[options]` names a provider reads (`gateway.providers.ConnectionKeys`).
+
+    Declared as `KEYS` in the module of the provider's factory.
+    """
+    module_name = PROVIDERS.get(name, "").partition(":")[0]
+    return _resolve({name: f"{module_name}:KEYS"} if module_name else {}, name)
+
+
 def load_authorizer(name: str) -> Any:
     """The interactive consent flow of a provider, or a ConfigError if it has none."""
     if name not in AUTHORIZERS:

@@ -34,6 +34,34 @@ GENERIC_FAULTS = frozenset(
     }
 )
 DEFAULT_HUGE = 2 * 1024 * 1024
+MIN_ERROR_STATUS, MAX_STATUS = 400, 599
+
+
+def check_fault_value(name: str, value: Any) -> None:
+    """Refuse a value the fault could not use (raised now, not on the first request).
+
+    `True` means the fault's default. A vendor's own faults are flags or a number of
+    seconds.
+    """
+    if value is True:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        # ValueError like every other refused fault spec, so callers catch one kind
+        raise ValueError(f"fault {name!r}: value must be a number, not {value!r}")  # noqa: TRY004
+    if name == "status" and not (
+        float(value).is_integer() and MIN_ERROR_STATUS <= value <= MAX_STATUS
+    ):
+        raise ValueError(
+            f"fault 'status': {value!r} is not an HTTP error status (400-599)"
+        )
+    if value < 0:
+        raise ValueError(f"fault {name!r}: value must not be negative")
+
+
+def check_fault_ratio(ratio: float) -> None:
+    """A ratio is the share of matching requests that get the fault: in (0, 1]."""
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio {ratio!r} is outside (0, 1]")
 
 
 @dataclass
@@ -78,6 +106,8 @@ class FaultBoard:
             raise ValueError(
                 f"unknown fault {name!r}; known: {sorted(self.known | GENERIC_FAULTS)}"
             )
+        check_fault_value(name, value)
+        check_fault_ratio(ratio)
         self.faults[name] = Fault(
             value, times, re.compile(path) if path else None, ratio
         )

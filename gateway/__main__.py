@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import hashlib
 import json
 import multiprocessing
@@ -24,36 +25,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 import adapters
-from gateway.app import build_connections, create_app
+from gateway import preflight
+from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.errors import ConfigError, UpstreamError
+from gateway.faultspec import HELP as FAULT_HELP
+from gateway.faultspec import Fault, parse_faults
 from gateway.http import UpstreamClient
 from gateway.logs import configure_logging
 from gateway.providers import DemoUpstream, ProviderContext
+from gateway.secretcheck import entropy_bits, is_placeholder
 from gateway.serving import serve_one
 from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
+
+MIN_API_KEY_CHARS = 20
+MIN_API_KEY_BITS = 64.0
 
 
 def _settings(env: Mapping[str, str]) -> Settings:
     return load_settings(env, adapters.known_providers())
 
 
-async def _check(settings: Settings) -> None:
-    async with aiohttp.ClientSession() as session:
-        build_connections(
-            settings, session, LocalTokenProvider(), now=lambda: datetime.now(UTC)
-        )
-
-
 def cmd_check_config(_args: argparse.Namespace) -> int:
     """Validate settings and adapters; print every problem."""
-    settings = _settings(os.environ)
-    asyncio.run(_check(settings))
+    settings = preflight.check(os.environ)
     print(
         f"ok: {len(settings.connections)} connection(s), {len(settings.api_keys)} API key(s)"
     )
@@ -62,8 +63,27 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve with the configured connections, in one process or `--workers` of them."""
-    settings = _settings(os.environ)  # fail here, once, on a bad configuration
+    settings = preflight.check(os.environ)  # fail here, once, on a bad configuration
     host, port = args.host or settings.host, args.port or settings.port
+    if args.workers > 1 and settings.redis_url is None:
+        # Workers without Redis share nothing: not the idempotency keys that keep a
+        # retried create single, nor a rotating refresh token. Refused, not warned about.
+        raise ConfigError(
+            [
+                (
+                    f"--workers {args.workers}: needs REDIS_URL (workers share "
+                    "idempotency keys, tokens, cache and rate budgets only through "
+                    "Redis); run one worker without it"
+                )
+            ]
+        )
+    if (problem := preflight.port_problem(host, port)) is not None:
+        print(f"invoice-gateway: {problem}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_format, settings.log_level)
+    structlog.get_logger().info(
+        "serving", **preflight.startup_fields(settings, host, port, args.workers)
+    )
     if args.workers <= 1:
         serve_one(host, port, reuse_port=False)
         return 0
@@ -113,9 +133,34 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 
 def cmd_hash_key(args: argparse.Namespace) -> int:
-    """Print the SHA-256 of an API key, for the `[[api_keys]]` table."""
-    print(hashlib.sha256(args.key.encode()).hexdigest())
+    """Print the SHA-256 of an API key (read from stdin or a prompt, never argv)."""
+    if args.generate:
+        key = secrets.token_urlsafe(32)
+        print(f"key:    {key}\nsha256: {hashlib.sha256(key.encode()).hexdigest()}")
+        return 0
+    if sys.stdin.isatty():
+        key = getpass.getpass("API key (not echoed): ").strip()
+    else:
+        key = sys.stdin.readline().strip()
+    if (problem := _weak_key(key)) is not None:
+        print(f"invoice-gateway hash-key: {problem}", file=sys.stderr)
+        return 2
+    print(hashlib.sha256(key.encode()).hexdigest())
     return 0
+
+
+def _weak_key(key: str) -> str | None:
+    """Why a key must not be used (a hash of it would be guessed), or None."""
+    if not key:
+        return "no key given (pipe it on stdin, or type it at the prompt)"
+    if is_placeholder(key):
+        return "that is a placeholder, not a key; try --generate"
+    if len(key) < MIN_API_KEY_CHARS or entropy_bits(key) < MIN_API_KEY_BITS:
+        return (
+            f"too short or predictable (at least {MIN_API_KEY_CHARS} random characters); "
+            "try --generate"
+        )
+    return None
 
 
 async def _start(
@@ -189,50 +234,30 @@ def _toml(value: object, base_url: str) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
-FAULT_ALIASES: dict[str, tuple[str, object]] = {
-    "slow": ("latency", 3.0),
-    "down": ("status", 503),
-    "hang": ("hang", True),
-    "garbage": ("malformed", True),
-}
-
-
-def parse_faults(specs: list[str]) -> dict[str, list[tuple[str, object, float]]]:
-    """`PROVIDER=FAULT[:VALUE][@RATIO]` (or an alias: slow, down, hang, garbage)."""
-    out: dict[str, list[tuple[str, object, float]]] = {}
-    for spec in specs:
-        provider, _, rest = spec.partition("=")
-        rest, _, ratio = rest.partition("@")
-        name, _, raw = rest.partition(":")
-        if provider not in adapters.known_providers() or not name:
-            raise ConfigError([f"--fault {spec!r}: use PROVIDER=FAULT[:VALUE][@RATIO]"])
-        fault, value = FAULT_ALIASES.get(name, (name, True))
-        if raw:
-            value = float(raw) if raw.replace(".", "", 1).isdigit() else raw
-        try:
-            share = float(ratio) if ratio else 1.0
-        except ValueError as err:
-            raise ConfigError([f"--fault {spec!r}: RATIO must be a number"]) from err
-        out.setdefault(provider, []).append((fault, value, share))
-    return out
-
-
-async def _demo(
-    host: str, port: int, faults: dict[str, list[tuple[str, object, float]]]
-) -> None:
-    upstreams = []
-    runners = []
+def _simulators(faults: dict[str, list[Fault]]) -> list[DemoUpstream]:
+    """Every provider's simulator with its faults on; every refused fault raised together."""
+    sims: list[DemoUpstream] = []
+    problems = []
     for provider in adapters.known_providers():
         up: DemoUpstream = adapters.load_simulator(provider)()
         for fault, value, share in faults.get(provider, []):
             if up.set_fault is None:
-                raise ConfigError(
-                    [f"--fault: the {provider} simulator takes no faults"]
-                )
+                problems.append(f"--fault: the {provider} simulator takes no faults")
+                continue
             try:
                 up.set_fault(fault, value, None, ratio=share)
             except ValueError as err:
-                raise ConfigError([f"--fault {provider}={fault}: {err}"]) from err
+                problems.append(f"--fault {provider}={fault}: {err}")
+        sims.append(up)
+    if problems:
+        raise ConfigError(problems)
+    return sims
+
+
+async def _demo(host: str, port: int, faults: dict[str, list[Fault]]) -> None:
+    upstreams = []
+    runners = []
+    for up in _simulators(faults):
         runner, sim_port = await _start(up.app, "127.0.0.1", 0)
         runners.append(runner)
         upstreams.append((up, f"http://127.0.0.1:{sim_port}"))
@@ -288,7 +313,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     configure_logging("console" if sys.stderr.isatty() else "json", "info")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
-            _demo(args.host or "127.0.0.1", args.port or 8080, parse_faults(args.fault))
+            _demo(
+                args.host or "127.0.0.1",
+                args.port or 8080,
+                parse_faults(args.fault, adapters.known_providers()),
+            )
         )
     return 0
 
@@ -296,6 +325,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `invoice-gateway` console script."""
     parser = argparse.ArgumentParser(prog="invoice-gateway")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"invoice-gateway {preflight.gateway_version()}",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, helptext in (
         ("serve", cmd_serve, "serve the configured connections"),
@@ -310,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                 "--workers",
                 type=int,
                 default=1,
-                help="processes sharing the port (one per core; share state via REDIS_URL)",
+                help="processes sharing the port, one per core; more than one needs "
+                "REDIS_URL (refused without it)",
             )
         if name == "demo":
             p.add_argument(
@@ -318,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                 action="append",
                 default=[],
                 metavar="PROVIDER=FAULT[:VALUE][@RATIO]",
-                help="inject a simulator fault, e.g. PROVIDER=slow or PROVIDER=status:503@0.5",
+                help=FAULT_HELP,
             )
     sub.add_parser("check-config", help="validate settings and exit").set_defaults(
         func=cmd_check_config
@@ -330,9 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     auth.add_argument("--connection", required=True)
     auth.set_defaults(func=cmd_auth)
     hk = sub.add_parser(
-        "hash-key", help="print the SHA-256 of an API key for the config"
+        "hash-key",
+        help="print the SHA-256 of an API key for the config; the key is read from "
+        "stdin or a prompt, never from the command line",
     )
-    hk.add_argument("key")
+    hk.add_argument(
+        "--generate",
+        action="store_true",
+        help="make a new random key and print it with its SHA-256",
+    )
     hk.set_defaults(func=cmd_hash_key)
     args = parser.parse_args(argv)
     try:

@@ -37,9 +37,10 @@ from gateway.errors import ConfigError
 from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.journal import MemoryJournal, RedisJournal
+from gateway.keycheck import unknown_names
 from gateway.listing import Connection
 from gateway.metrics import BREAKER_STATES, HEALTH_STATES, Metrics, counter, gauge
-from gateway.providers import ProviderContext
+from gateway.providers import ConnectionKeys, ProviderContext
 from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
 from gateway.redis_idempotency import RedisIdempotencyStore
@@ -105,6 +106,10 @@ def build_connections(
             read_retry=RetryPolicy(attempts=conn.retry_attempts),
             metrics=metrics,
         )
+        unknown_secrets, unknown_options = unknown_provider_keys(conn)
+        problems += unknown_secrets + unknown_options
+        if unknown_secrets:  # the adapter would only repeat them as "missing"
+            continue
         ctx = ProviderContext(settings=conn, http=http, tokens=tokens, now=now)
         try:
             adapter = adapters.load_factory(conn.provider)(ctx)
@@ -115,6 +120,16 @@ def build_connections(
     if problems:
         raise ConfigError(problems)
     return built
+
+
+def unknown_provider_keys(conn: ConnectionSettings) -> tuple[list[str], list[str]]:
+    """`[secrets]` and `[options]` names the connection's provider does not read."""
+    keys: ConnectionKeys = adapters.load_keys(conn.provider)
+    where = f"connections.{conn.id}"
+    return (
+        unknown_names(f"{where}.secrets.", conn.secrets, keys.secrets, "secret"),
+        unknown_names(f"{where}.options.", conn.options, keys.options, "option"),
+    )
 
 
 def connect_redis(url: str, *, cluster: bool) -> Any:

@@ -3,22 +3,28 @@
 Secrets never sit in the file: a connection's `[secrets]` table maps a secret's name to the
 *name* of an environment variable, and API keys are stored as SHA-256 hashes. Every problem
 found is collected and raised together as one `ConfigError`, so a bad deploy lists all of
-them at the first start instead of one per restart.
+them at the first start instead of one per restart. A name the loader does not know (a
+file key, a `GATEWAY_*` variable) is one of those problems, with the nearest known name; and
+a problem is reported once, where it is, not again by what depends on it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
+from gateway.keycheck import ReadRecorder, unknown_names
+from gateway.keyconfig import parse_api_keys
+from gateway.secretcheck import is_placeholder, own_secret_problem
 from gateway.settings import (
     DEFAULT_TIMEZONE,
-    ApiKey,
     ConnectionSettings,
     Secret,
     Settings,
@@ -26,11 +32,15 @@ from gateway.settings import (
 
 CONNECTION_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-KNOWN_SCOPES = frozenset({"invoices:read", "sale_accounts:read", "sale_accounts:write"})
 SECRET_LIKE_RE = re.compile(r"pass|secret|token|api_?key|credential", re.IGNORECASE)
 MIN_CURSOR_SECRET = 32
 MAX_COUNT = 100
+ENV_PREFIX = "GATEWAY_"
+FILE_SECTIONS = frozenset({"api_keys", "connections"})
+# A connection table's keys are ConnectionSettings' fields (its id is the table's name).
+CONNECTION_KEYS = frozenset(
+    f.name for f in dataclasses.fields(ConnectionSettings) if f.name != "id"
+)
 
 _N = TypeVar("_N", int, float)
 
@@ -43,24 +53,43 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
 
 def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> Settings:
     """Read `GATEWAY_*` variables and the connections file; raise every problem at once."""
+    settings, problems = read_settings(env, known_providers)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def read_settings(
+    env: Mapping[str, str], known_providers: Collection[str]
+) -> tuple[Settings, list[str]]:
+    """The settings (with only the connections that are valid) and every problem found.
+
+    For callers that check more (the adapters) before reporting everything at once.
+    """
     problems: list[str] = []
+    env = ReadRecorder(env)
     path = env.get("GATEWAY_CONFIG")
     doc: dict[str, Any] = {}
     if not path:
         problems.append("GATEWAY_CONFIG: not set (path to the connections TOML file)")
     else:
         doc = _read_toml(Path(path), problems)
+    problems.extend(unknown_names("", doc, FILE_SECTIONS, "section"))
     secret = env.get("GATEWAY_CURSOR_SECRET", "")
-    if len(secret) < MIN_CURSOR_SECRET:
+    if (why := own_secret_problem(secret, MIN_CURSOR_SECRET)) is not None:
         problems.append(
-            f"GATEWAY_CURSOR_SECRET: needs at least {MIN_CURSOR_SECRET} characters "
-            "(signs paging cursors; share it across replicas)"
+            f"GATEWAY_CURSOR_SECRET: {why} (signs paging cursors; share it across replicas)"
         )
+    raw_connections = doc.get("connections", {})
     settings = Settings(
-        connections=parse_connections(
-            doc.get("connections", {}), env, known_providers, problems
+        connections=parse_connections(raw_connections, env, known_providers, problems),
+        api_keys=parse_api_keys(
+            doc.get("api_keys", []),
+            # Every connection the file names, valid or not: a connection's own problem
+            # is reported once, not again as "unknown connection" by each key using it.
+            raw_connections if isinstance(raw_connections, dict) else {},
+            problems,
         ),
-        api_keys=parse_api_keys(doc.get("api_keys", []), problems),
         cursor_secret=Secret(secret),
         host=env.get("GATEWAY_HOST", "127.0.0.1"),
         port=_env_number(env, "GATEWAY_PORT", 8080, int, problems),
@@ -87,16 +116,15 @@ def load_settings(env: Mapping[str, str], known_providers: Collection[str]) -> S
         redis_url=_redis_url(env, problems),
         redis_cluster=env.get("REDIS_CLUSTER", "").lower() in {"1", "true", "yes"},
     )
-    known_ids = {c.id for c in settings.connections}
-    problems.extend(
-        f"api_keys: key {key.name!r} names unknown connection {cid!r}"
-        for key in settings.api_keys
-        for cid in sorted(key.connections or ())
-        if cid not in known_ids
-    )
-    if problems:
-        raise ConfigError(problems)
-    return settings
+    problems.extend(_unknown_variables(env))
+    return settings, problems
+
+
+def _unknown_variables(env: ReadRecorder) -> list[str]:
+    """`GATEWAY_*` variables set but never read: typos, or settings that do not exist."""
+    ours = sorted(name for name in env if name.startswith(ENV_PREFIX))
+    known = {name for name in env.asked if name.startswith(ENV_PREFIX)}
+    return unknown_names("", ours, known, "variable")
 
 
 def _redis_url(env: Mapping[str, str], problems: list[str]) -> Secret | None:
@@ -106,6 +134,13 @@ def _redis_url(env: Mapping[str, str], problems: list[str]) -> Secret | None:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         problems.append("REDIS_URL: must start with redis://, rediss:// or unix://")
         return None
+    try:
+        password = urlsplit(raw).password
+    except ValueError:
+        problems.append("REDIS_URL: not a valid URL")
+        return None
+    if password is not None and is_placeholder(password):
+        problems.append("REDIS_URL: its password is a placeholder from an example")
     return Secret(raw)
 
 
@@ -182,6 +217,7 @@ def _parse_connection(
     if not isinstance(table, dict):
         problems.append(f"{where}: must be a table")
         return None
+    problems.extend(unknown_names(f"{where}.", table, CONNECTION_KEYS))
     provider = table.get("provider")
     if provider not in known_providers:
         problems.append(
@@ -278,6 +314,11 @@ def _parse_secrets(
             )
         elif not env.get(var):
             problems.append(f"{where}.secrets.{name}: env var {var} is not set")
+        elif is_placeholder(env[var]):
+            problems.append(
+                f"{where}.secrets.{name}: env var {var} holds a placeholder, not the "
+                "credential"
+            )
         else:
             out[name] = Secret(env[var])
     return out
@@ -289,49 +330,3 @@ def _parse_timezone(where: str, raw: Any, problems: list[str]) -> ZoneInfo | Non
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"{where}.timezone: {raw!r} is not an IANA time zone")
         return None
-
-
-def parse_api_keys(raw: Any, problems: list[str]) -> tuple[ApiKey, ...]:
-    """Validate the `[[api_keys]]` array."""
-    if not isinstance(raw, list):
-        problems.append("api_keys: must be an array of tables")
-        return ()
-    if not raw:
-        problems.append("api_keys: none configured; every /v1 route needs a key")
-    keys = []
-    for i, entry in enumerate(raw):
-        where = f"api_keys[{i}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: must be a table")
-            continue
-        before = len(problems)
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            problems.append(f"{where}.name: required")
-        digest = str(entry.get("sha256", "")).lower()
-        if not SHA256_RE.match(digest):
-            problems.append(
-                f"{where}.sha256: must be the hex SHA-256 of the key, not the key"
-            )
-        scopes = entry.get("scopes", ["invoices:read"])
-        if not isinstance(scopes, list) or not set(scopes) <= KNOWN_SCOPES:
-            problems.append(
-                f"{where}.scopes: allowed: {', '.join(sorted(KNOWN_SCOPES))}"
-            )
-            scopes = []
-        conns = entry.get("connections")
-        if conns is not None and not (
-            isinstance(conns, list) and all(isinstance(c, str) for c in conns)
-        ):
-            problems.append(f"{where}.connections: must be a list of connection ids")
-            conns = None
-        if len(problems) == before:
-            keys.append(
-                ApiKey(
-                    str(name),
-                    digest,
-                    frozenset(scopes),
-                    None if conns is None else frozenset(conns),
-                )
-            )
-    return tuple(keys)

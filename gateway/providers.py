@@ -137,6 +137,19 @@ class InvoiceProvider(Protocol):
 AdapterFactory = Callable[[ProviderContext], InvoiceProvider]
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionKeys:
+    """The `[secrets]` and `[options]` names a provider reads, declared by its adapter.
+
+    The configuration refuses any other name (with the nearest known one), so a misspelt
+    option is an error instead of a silently applied default. An adapter that reads a new
+    option declares it here.
+    """
+
+    secrets: frozenset[str]
+    options: frozenset[str] = frozenset()
+
+
 def map_rows(
     rows: list[Any],
     to_invoice: Callable[[Any], Invoice],

@@ -19,7 +19,8 @@ NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 API_KEY = "test-key-0123456789"
 LIMITED_KEY = "limited-key-0123456789"
 READER_KEY = "reader-key-0123456789"
-CURSOR_SECRET = "s" * 40
+# Fixed (tests are repeatable) but random-looking: settings refuse predictable secrets.
+CURSOR_SECRET = "9f3c1a7e5b2d8046c1e9a3f7b5d20864e7c3a9f1b5d7028e"
 
 
 def hubsoft_connection(

@@ -15,6 +15,7 @@ from adapters.fintera.simulator import API_TOKEN, ENTITIES
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from adapters.xarios.simulator import CLIENT_ID as X_ID
 from adapters.xarios.simulator import CLIENT_SECRET as X_SECRET
+from tests.support import CURSOR_SECRET
 
 KEY = "multi-process-key-0123"
 DOC = "12345678909"
@@ -52,7 +53,7 @@ async def cluster_of_gateways(
     env = {
         **os.environ,
         "GATEWAY_CONFIG": str(conf),
-        "GATEWAY_CURSOR_SECRET": "m" * 40,
+        "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
         "GATEWAY_STATE_DIR": str(tmp_path / "state"),
         "GATEWAY_LOG_LEVEL": "warning",
         "REDIS_URL": redis_server.url,

@@ -14,7 +14,13 @@ from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.__main__ import _authorize
 from gateway.config import load_settings
 from gateway.tokenfile import FileTokenStore
-from tests.support import API_KEY, hubsoft_connection, make_settings, xarios_connection
+from tests.support import (
+    API_KEY,
+    CURSOR_SECRET,
+    hubsoft_connection,
+    make_settings,
+    xarios_connection,
+)
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 DOC = "12345678909"
@@ -178,7 +184,7 @@ async def test_auth_command_completes_the_code_flow(
     )
     env = {
         "GATEWAY_CONFIG": str(conf),
-        "GATEWAY_CURSOR_SECRET": "c" * 32,
+        "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
         "GATEWAY_STATE_DIR": str(tmp_path / "state"),
         "X_ID": CLIENT_ID,
         "X_SECRET": CLIENT_SECRET,

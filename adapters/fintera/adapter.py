@@ -22,6 +22,7 @@ from gateway.errors import ConfigError, NotFoundError, UpstreamNotFoundError
 from gateway.models import Invoice
 from gateway.providers import (
     AdapterFactory,
+    ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
@@ -33,6 +34,9 @@ from gateway.providers import (
 REMOTE_ID_RE = re.compile(r"^(\d{1,18})-(\d{1,18})$")
 SALE_ID_RE = re.compile(r"^\d{1,18}$")
 MAX_TENANT_SPAN_DAYS = 366
+KEYS = ConnectionKeys(
+    secrets=frozenset({"api_token"}), options=frozenset({"account_id", "entity_ids"})
+)
 
 
 class FinteraAdapter:

@@ -24,6 +24,7 @@ from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
 from gateway.models import Customer, Invoice, InvoiceStatus
 from gateway.providers import (
     AdapterFactory,
+    ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
@@ -33,6 +34,7 @@ from gateway.providers import (
 )
 
 REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
+KEYS = ConnectionKeys(secrets=frozenset(REQUIRED_SECRETS))
 MAX_CUSTOMER_PAGES = 40
 TENANT_WINDOW_DAYS = 30
 MAX_TENANT_SPAN_DAYS = 366

@@ -22,6 +22,7 @@ from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
 from gateway.models import Invoice, InvoiceStatus
 from gateway.providers import (
     AdapterFactory,
+    ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
@@ -30,6 +31,11 @@ from gateway.providers import (
 )
 
 DEFAULT_AUTH_URL = "https://login.xarios.cloud"
+# `redirect_uri` is read by the consent command (authorize.py), the others here.
+KEYS = ConnectionKeys(
+    secrets=frozenset({"client_id", "client_secret", "refresh_token"}),
+    options=frozenset({"auth_url", "redirect_uri", "document_tenants"}),
+)
 REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 ISSUED_BILL = (86400.0, 30 * 86400.0)
 
