@@ -20,8 +20,10 @@ import secrets
 import signal
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 
 import aiohttp
@@ -44,6 +46,7 @@ from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
 
+HEALTHCHECK_TIMEOUT_S = 3
 MIN_API_KEY_CHARS = 20
 MIN_API_KEY_BITS = 64.0
 
@@ -161,6 +164,18 @@ def _weak_key(key: str) -> str | None:
             "try --generate"
         )
     return None
+
+
+def cmd_healthcheck(_args: argparse.Namespace) -> int:
+    """Exit 0 when this host's gateway answers /healthz on the configured port."""
+    url = preflight.health_url(os.environ)
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTHCHECK_TIMEOUT_S) as resp:  # noqa: S310 - our own http URL
+            ok = resp.status == HTTPStatus.OK
+    except OSError as err:
+        print(f"unhealthy: {url}: {err}", file=sys.stderr)
+        return 1
+    return 0 if ok else 1
 
 
 async def _start(
@@ -358,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="validate settings and exit").set_defaults(
         func=cmd_check_config
     )
+    sub.add_parser(
+        "healthcheck",
+        help="exit 0 if the gateway on GATEWAY_HOST:GATEWAY_PORT answers /healthz "
+        "(for container health checks)",
+    ).set_defaults(func=cmd_healthcheck)
     auth = sub.add_parser(
         "auth", help="one-time consent for a connection (OAuth code flow)"
     )

@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
 from gateway.api.handlers import setup_routes
+from gateway.api.metrics_port import metrics_listener
 from gateway.api.middleware import pipeline, stamp_request_id
 from gateway.api.sale_accounts import setup_sale_account_routes
 from gateway.api.state import (
@@ -253,6 +254,8 @@ def create_app(
                 await redis_client.aclose()
 
     app.cleanup_ctx.append(resources)
+    if settings.metrics_port is not None:
+        app.cleanup_ctx.append(metrics_listener(settings.host, settings.metrics_port))
     setup_routes(app)
     setup_sale_account_routes(app)
     return app

@@ -115,6 +115,7 @@ def read_settings(
         state_dir=Path(env.get("GATEWAY_STATE_DIR") or default_state_dir(env)),
         redis_url=_redis_url(env, problems),
         redis_cluster=env.get("REDIS_CLUSTER", "").lower() in {"1", "true", "yes"},
+        metrics_port=_metrics_port(env, problems),
     )
     problems.extend(_unknown_variables(env))
     return settings, problems
@@ -125,6 +126,15 @@ def _unknown_variables(env: ReadRecorder) -> list[str]:
     ours = sorted(name for name in env if name.startswith(ENV_PREFIX))
     known = {name for name in env.asked if name.startswith(ENV_PREFIX)}
     return unknown_names("", ours, known, "variable")
+
+
+def _metrics_port(env: Mapping[str, str], problems: list[str]) -> int | None:
+    if not env.get("GATEWAY_METRICS_PORT"):
+        return None
+    port = _env_number(env, "GATEWAY_METRICS_PORT", 0, int, problems)
+    if port == _env_number(env, "GATEWAY_PORT", 8080, int, []):
+        problems.append("GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT")
+    return port
 
 
 def _redis_url(env: Mapping[str, str], problems: list[str]) -> Secret | None:

@@ -93,3 +93,12 @@ def port_problem(host: str, port: int) -> str | None:
         else:
             reason = os.strerror(err.errno) if err.errno else str(err)
         return f"cannot listen on {host}:{port}: {reason}"
+
+
+def health_url(env: Mapping[str, str]) -> str:
+    """This host's `/healthz` on the configured port (loopback when bound to all)."""
+    host = env.get("GATEWAY_HOST") or "127.0.0.1"
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - comparing, not binding
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{env.get('GATEWAY_PORT') or 8080}/healthz"

@@ -91,3 +91,4 @@ class Settings:
     state_dir: Path | None = None  # None: tokens are kept in memory only
     redis_url: Secret | None = None  # may hold a password: never printed
     redis_cluster: bool = False
+    metrics_port: int | None = None  # None: /metrics on the main port

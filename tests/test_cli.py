@@ -348,7 +348,11 @@ def test_serve_with_workers_and_no_redis_is_refused(tmp_path, monkeypatch, capsy
 
 
 async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
-    """`serve` logs one line with address, workers, cache and state backends, connections."""
+    """`serve` logs one line with address, workers, backends, connections; healthcheck agrees.
+
+    `healthcheck` (the image's HEALTHCHECK) finds the gateway on the configured port, and
+    fails once it is gone.
+    """
     hubsoft_config(tmp_path, monkeypatch)
     port = free_port_pair()
     proc = await asyncio.create_subprocess_exec(
@@ -373,6 +377,11 @@ async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
         assert event["state"].startswith("this process")
         assert event["connections"] == ["acme (hubsoft)"]
         assert event["version"] == version("invoice-gateway")
+        monkeypatch.setenv("GATEWAY_PORT", str(port))
+        monkeypatch.setenv("GATEWAY_HOST", "0.0.0.0")  # noqa: S104 - as in the image
+        healthy = await asyncio.to_thread(main, ["healthcheck"])
     finally:
         proc.terminate()
         await proc.wait()
+    assert healthy == 0
+    assert await asyncio.to_thread(main, ["healthcheck"]) == 1

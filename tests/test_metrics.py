@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import aiohttp
+
 from gateway.settings import Secret
-from tests.support import API_KEY, hubsoft_connection, make_settings
+from tests.support import API_KEY, free_port_pair, hubsoft_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -49,3 +51,22 @@ async def test_redis_availability_is_a_metric(
     redis_server.stop()
     await client.get("/v1/invoices?customer_document=11144477735", headers=AUTH)
     assert "gateway_redis_up 0.0" in await (await client.get("/metrics")).text()
+
+
+async def test_metrics_port_serves_metrics_apart_from_the_api(
+    gateway_factory, hubsoft_url
+):
+    """With `metrics_port`, /metrics answers there only; the API port says 404."""
+    port = free_port_pair()
+    client = await gateway_factory(
+        make_settings(hubsoft_connection(hubsoft_url), metrics_port=port)
+    )
+    await client.get("/v1/invoices?customer_document=12345678909", headers=AUTH)
+    assert (await client.get("/metrics")).status == 404
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        text = await resp.text()
+    assert resp.status == 200
+    assert 'gateway_requests_total{route="/v1/invoices",status="200"} 1.0' in text

@@ -271,3 +271,11 @@ def test_the_hash_of_an_empty_key_is_refused(tmp_path):
     empty = hashlib.sha256(b"").hexdigest()
     found = problems_of(tmp_path, GOOD.replace(KEY_HASH, empty))
     assert found == ["api_keys[0].sha256: is the hash of an empty key"]
+
+
+def test_metrics_port_must_differ_from_the_api_port(tmp_path):
+    """`GATEWAY_METRICS_PORT` is read, and refused when it equals `GATEWAY_PORT`."""
+    assert load(tmp_path, GOOD, GATEWAY_METRICS_PORT="9100").metrics_port == 9100
+    assert problems_of(
+        tmp_path, GOOD, GATEWAY_METRICS_PORT="8080", GATEWAY_PORT="8080"
+    ) == ["GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT"]

@@ -18,6 +18,7 @@ from gateway.api.state import (
     METRICS,
     PRINCIPAL,
     SERVICE,
+    SETTINGS,
     SOURCES_LOG,
     STREAMING,
     TOKENS,
@@ -311,6 +312,7 @@ def setup_routes(app: web.Application) -> None:
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    if app[SETTINGS].metrics_port is None:  # else on its own port (api/metrics_port)
+        app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs)
