@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest redis-server bench clean
+.PHONY: demo test lint typecheck pytest redis-server bench clean lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,16 @@ pytest: $(STAMP) redis-server
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The image's locks (deploy/Dockerfile): runtime dependencies and the build backend, pinned
+# with hashes, resolved from PyPI for every platform Python 3.11 runs on.
+LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
+        --custom-compile-command "make lock" --quiet
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(LOCK) pyproject.toml -o deploy/requirements.lock
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	  | $(LOCK) - -o deploy/build.lock
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/mapping_bench.py
