@@ -25,6 +25,7 @@ from gateway.keyconfig import parse_api_keys
 from gateway.secretcheck import is_placeholder, own_secret_problem
 from gateway.settings import (
     DEFAULT_TIMEZONE,
+    ApiKey,
     ConnectionSettings,
     Secret,
     Settings,
@@ -69,27 +70,32 @@ def read_settings(
     problems: list[str] = []
     env = ReadRecorder(env)
     path = env.get("GATEWAY_CONFIG")
-    doc: dict[str, Any] = {}
+    doc: dict[str, Any] | None = None  # None: no file to judge (that problem is listed)
     if not path:
         problems.append("GATEWAY_CONFIG: not set (path to the connections TOML file)")
     else:
         doc = _read_toml(Path(path), problems)
-    problems.extend(unknown_names("", doc, FILE_SECTIONS, "section"))
     secret = env.get("GATEWAY_CURSOR_SECRET", "")
     if (why := own_secret_problem(secret, MIN_CURSOR_SECRET)) is not None:
         problems.append(
             f"GATEWAY_CURSOR_SECRET: {why} (signs paging cursors; share it across replicas)"
         )
-    raw_connections = doc.get("connections", {})
-    settings = Settings(
-        connections=parse_connections(raw_connections, env, known_providers, problems),
-        api_keys=parse_api_keys(
+    connections: tuple[ConnectionSettings, ...] = ()
+    api_keys: tuple[ApiKey, ...] = ()
+    if doc is not None:
+        problems.extend(unknown_names("", doc, FILE_SECTIONS, "section"))
+        raw_connections = doc.get("connections", {})
+        connections = parse_connections(raw_connections, env, known_providers, problems)
+        # Every connection the file names, valid or not: a connection's own problem is
+        # reported once, not again as "unknown connection" by each key using it.
+        api_keys = parse_api_keys(
             doc.get("api_keys", []),
-            # Every connection the file names, valid or not: a connection's own problem
-            # is reported once, not again as "unknown connection" by each key using it.
-            raw_connections if isinstance(raw_connections, dict) else {},
+            raw_connections if isinstance(raw_connections, dict) else None,
             problems,
-        ),
+        )
+    settings = Settings(
+        connections=connections,
+        api_keys=api_keys,
         cursor_secret=Secret(secret),
         host=env.get("GATEWAY_HOST", "127.0.0.1"),
         port=_env_number(env, "GATEWAY_PORT", 8080, int, problems),
@@ -154,14 +160,14 @@ def _redis_url(env: Mapping[str, str], problems: list[str]) -> Secret | None:
     return Secret(raw)
 
 
-def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
+def _read_toml(path: Path, problems: list[str]) -> dict[str, Any] | None:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         problems.append(f"GATEWAY_CONFIG: cannot read {path}: {err.strerror}")
     except tomllib.TOMLDecodeError as err:
         problems.append(f"GATEWAY_CONFIG: {path} is not valid TOML: {err}")
-    return {}
+    return None
 
 
 def _env_number(

@@ -22,9 +22,13 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def parse_api_keys(
-    raw: Any, connection_ids: Collection[str], problems: list[str]
+    raw: Any, connection_ids: Collection[str] | None, problems: list[str]
 ) -> tuple[ApiKey, ...]:
-    """Validate the `[[api_keys]]` array against the connections the file names."""
+    """Validate the `[[api_keys]]` array against the connections the file names.
+
+    `connection_ids` None: the connections section is itself broken (and reported), so
+    the connections a key names are not judged.
+    """
     if not isinstance(raw, list):
         problems.append("api_keys: must be an array of tables")
         return ()
@@ -40,7 +44,7 @@ def parse_api_keys(
 
 
 def _parse_key(
-    where: str, entry: Any, connection_ids: Collection[str], problems: list[str]
+    where: str, entry: Any, connection_ids: Collection[str] | None, problems: list[str]
 ) -> ApiKey | None:
     if not isinstance(entry, dict):
         problems.append(f"{where}: must be a table")
@@ -70,7 +74,7 @@ def _parse_key(
     problems.extend(
         f"{where}.connections: names unknown connection {cid!r}"
         for cid in sorted(conns or ())
-        if cid not in connection_ids
+        if connection_ids is not None and cid not in connection_ids
     )
     if len(problems) > before:
         return None

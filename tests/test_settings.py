@@ -279,3 +279,20 @@ def test_metrics_port_must_differ_from_the_api_port(tmp_path):
     assert problems_of(
         tmp_path, GOOD, GATEWAY_METRICS_PORT="8080", GATEWAY_PORT="8080"
     ) == ["GATEWAY_METRICS_PORT: must differ from GATEWAY_PORT"]
+
+
+def test_an_unreadable_file_is_one_problem_not_three(tmp_path):
+    """A missing file is reported once, not also as "no connections" and "no API keys"."""
+    with pytest.raises(ConfigError) as info:
+        load_settings({**ENV, "GATEWAY_CONFIG": str(tmp_path / "nope.toml")}, PROVIDERS)
+    assert len(info.value.problems) == 1
+    assert "cannot read" in info.value.problems[0]
+
+
+def test_a_malformed_connections_section_does_not_make_every_key_wrong(tmp_path):
+    """`connections` that is not a table is one problem; keys naming ids are not blamed."""
+    keys_only = GOOD.split("[connections.acme-isp]", maxsplit=1)[0]
+    text = 'connections = "x"\n' + keys_only
+    assert problems_of(tmp_path, text) == [
+        "connections: must be a table of connection tables"
+    ]
