@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import hashlib
 import json
 import multiprocessing
@@ -37,18 +36,16 @@ from gateway.config import load_settings
 from gateway.errors import ConfigError, UpstreamError
 from gateway.faultspec import HELP as FAULT_HELP
 from gateway.faultspec import Fault, parse_faults
+from gateway.hashkey import cmd_hash_key
 from gateway.http import UpstreamClient
 from gateway.logs import configure_logging
 from gateway.providers import DemoUpstream, ProviderContext
-from gateway.secretcheck import entropy_bits, is_placeholder
 from gateway.serving import serve_one
 from gateway.settings import Settings
 from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
 
 HEALTHCHECK_TIMEOUT_S = 3
-MIN_API_KEY_CHARS = 20
-MIN_API_KEY_BITS = 64.0
 
 
 def _settings(env: Mapping[str, str]) -> Settings:
@@ -133,37 +130,6 @@ def cmd_auth(args: argparse.Namespace) -> int:
     configure_logging("console" if sys.stderr.isatty() else "json", "warning")
     asyncio.run(_authorize(_settings(os.environ), args.provider, args.connection))
     return 0
-
-
-def cmd_hash_key(args: argparse.Namespace) -> int:
-    """Print the SHA-256 of an API key (read from stdin or a prompt, never argv)."""
-    if args.generate:
-        key = secrets.token_urlsafe(32)
-        print(f"key:    {key}\nsha256: {hashlib.sha256(key.encode()).hexdigest()}")
-        return 0
-    if sys.stdin.isatty():
-        key = getpass.getpass("API key (not echoed): ").strip()
-    else:
-        key = sys.stdin.readline().strip()
-    if (problem := _weak_key(key)) is not None:
-        print(f"invoice-gateway hash-key: {problem}", file=sys.stderr)
-        return 2
-    print(hashlib.sha256(key.encode()).hexdigest())
-    return 0
-
-
-def _weak_key(key: str) -> str | None:
-    """Why a key must not be used (a hash of it would be guessed), or None."""
-    if not key:
-        return "no key given (pipe it on stdin, or type it at the prompt)"
-    if is_placeholder(key):
-        return "that is a placeholder, not a key; try --generate"
-    if len(key) < MIN_API_KEY_CHARS or entropy_bits(key) < MIN_API_KEY_BITS:
-        return (
-            f"too short or predictable (at least {MIN_API_KEY_CHARS} random characters); "
-            "try --generate"
-        )
-    return None
 
 
 def cmd_healthcheck(_args: argparse.Namespace) -> int:
