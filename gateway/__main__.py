@@ -235,10 +235,10 @@ def _simulators(faults: dict[str, list[Fault]]) -> list[DemoUpstream]:
     return sims
 
 
-async def _demo(host: str, port: int, faults: dict[str, list[Fault]]) -> None:
+async def _demo(host: str, port: int, sims: list[DemoUpstream]) -> None:
     upstreams = []
     runners = []
-    for up in _simulators(faults):
+    for up in sims:
         runner, sim_port = await _start(up.app, "127.0.0.1", 0)
         runners.append(runner)
         upstreams.append((up, f"http://127.0.0.1:{sim_port}"))
@@ -291,15 +291,11 @@ def _print_demo(
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Simulators + gateway on loopback, memory cache, demo key."""
+    # Every refused fault is reported before anything is set up or starts.
+    sims = _simulators(parse_faults(args.fault, adapters.known_providers()))
     configure_logging("console" if sys.stderr.isatty() else "json", "info")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            _demo(
-                args.host or "127.0.0.1",
-                args.port or 8080,
-                parse_faults(args.fault, adapters.known_providers()),
-            )
-        )
+        asyncio.run(_demo(args.host or "127.0.0.1", args.port or 8080, sims))
     return 0
 
 
