@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 1
     configure_logging(settings.log_format, settings.log_level)
     structlog.get_logger().info(
-        "serving", **preflight.startup_fields(settings, host, port, args.workers)
+        "starting", **preflight.startup_fields(settings, host, port, args.workers)
     )
     if args.workers <= 1:
         serve_one(host, port, reuse_port=False)

@@ -370,7 +370,7 @@ async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
         async with asyncio.timeout(30):
             line = await proc.stderr.readline()
         event = json.loads(line)
-        assert event["event"] == "serving"
+        assert event["event"] == "starting"
         assert event["address"] == f"http://127.0.0.1:{port}"
         assert event["workers"] == 1
         assert event["cache"] == "memory (max 10000 entries)"
@@ -379,7 +379,10 @@ async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
         assert event["version"] == version("invoice-gateway")
         monkeypatch.setenv("GATEWAY_PORT", str(port))
         monkeypatch.setenv("GATEWAY_HOST", "0.0.0.0")  # noqa: S104 - as in the image
-        healthy = await asyncio.to_thread(main, ["healthcheck"])
+        for _ in range(300):  # the line comes first, then the port is bound: wait
+            if (healthy := await asyncio.to_thread(main, ["healthcheck"])) == 0:
+                break
+            await asyncio.sleep(0.1)
     finally:
         proc.terminate()
         await proc.wait()
