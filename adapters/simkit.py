@@ -34,16 +34,18 @@ GENERIC_FAULTS = frozenset(
     }
 )
 DEFAULT_HUGE = 2 * 1024 * 1024
+# Faults whose value is a number (seconds, bytes, an HTTP status).
+NUMERIC_FAULTS = frozenset({"latency", "status", "rate_limited", "huge", "trickle"})
 MIN_ERROR_STATUS, MAX_STATUS = 400, 599
 
 
 def check_fault_value(name: str, value: Any) -> None:
     """Refuse a value the fault could not use (raised now, not on the first request).
 
-    `True` means the fault's default. A vendor's own faults are flags or a number of
-    seconds.
+    `True` means the fault's default. Numeric faults take a non-negative number; `status`
+    an HTTP error status. Other faults take what they document (`reset` a body prefix).
     """
-    if value is True:
+    if value is True or name not in NUMERIC_FAULTS:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         # ValueError like every other refused fault spec, so callers catch one kind
