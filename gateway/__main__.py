@@ -299,6 +299,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(raw: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
+    return int(raw)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `invoice-gateway` console script."""
     parser = argparse.ArgumentParser(prog="invoice-gateway")
@@ -319,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "serve":
             p.add_argument(
                 "--workers",
-                type=int,
+                type=_positive_int,
                 default=1,
                 help="processes sharing the port, one per core; more than one needs "
                 "REDIS_URL (refused without it)",

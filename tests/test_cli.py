@@ -347,6 +347,15 @@ def test_serve_with_workers_and_no_redis_is_refused(tmp_path, monkeypatch, capsy
     assert "--workers 2: needs REDIS_URL" in err
 
 
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_serve_refuses_a_worker_count_below_one(workers, capsys):
+    """`--workers` takes a whole number of at least 1; anything else is a usage error."""
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--workers", workers])
+    assert info.value.code == 2
+    assert "is not a whole number of at least 1" in capsys.readouterr().err
+
+
 async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
     """`serve` logs one line with address, workers, backends, connections; healthcheck agrees.
 
