@@ -18,19 +18,24 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
+from gateway.api.auth import Authenticator
 from gateway.api.handlers import setup_routes
 from gateway.api.metrics_port import metrics_listener
+from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.api.middleware import pipeline, stamp_request_id
 from gateway.api.sale_accounts import setup_sale_account_routes
 from gateway.api.state import (
-    API_KEYS,
+    AUDIT,
+    AUTHENTICATOR,
     CACHE_BACKEND,
+    CALLER_LIMITER,
     METRICS,
     SALE_ACCOUNTS,
     SERVICE,
     SETTINGS,
     TOKENS,
 )
+from gateway.audit import MemoryAuditTrail, RedisAuditTrail
 from gateway.breaker import CircuitBreaker
 from gateway.cache import Cache, CachedLoader, MemoryCache
 from gateway.cursor import CursorCodec
@@ -191,7 +196,10 @@ def create_app(
     app = web.Application(middlewares=[pipeline], client_max_size=MAX_REQUEST_BYTES)
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
-    app[API_KEYS] = {key.sha256: key for key in settings.api_keys}
+    sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open
+    app[AUTHENTICATOR] = Authenticator(
+        settings.api_keys, settings.jwt_issuers, lambda: sessions[0]
+    )
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
     local_tokens = LocalTokenProvider(clock, store)
     app[METRICS] = Metrics()
@@ -204,10 +212,17 @@ def create_app(
         )
         redis_health = RedisHealth()
         limiter = shared_limiter(redis_client, redis_health)
+        app[CALLER_LIMITER] = RedisCallerLimiter(
+            redis_client, redis_health, MemoryCallerLimiter(), clock
+        )
+        app[AUDIT] = RedisAuditTrail(redis_client, redis_health)
         cache = cache or RedisCache(redis_client, redis_health, clock)
         tokens = tokens or RedisTokenProvider(
             redis_client, redis_health, local_tokens, clock
         )
+    else:
+        app[CALLER_LIMITER] = MemoryCallerLimiter()
+        app[AUDIT] = MemoryAuditTrail()
     app[TOKENS] = tokens or local_tokens
     app[CACHE_BACKEND] = "memory" if cache is None else cache
     backend = cache or MemoryCache(settings.cache_max_entries, clock)
@@ -219,6 +234,7 @@ def create_app(
         async with aiohttp.ClientSession(
             connector=connector, headers={"User-Agent": USER_AGENT}
         ) as session:
+            sessions.append(session)
             loader = CachedLoader(backend, clock)
             connections = build_connections(
                 settings, session, app[TOKENS], now, limiter, app[METRICS]

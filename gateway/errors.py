@@ -7,6 +7,8 @@
     │   ├── AuthenticationError     401, missing or unknown credentials
     │   ├── ForbiddenError          403, principal may not do this
     │   ├── NotFoundError           404
+    │   │   └── NotYoursError         404 alike, audited: another customer's resource
+    │   ├── RateLimitedError        429 with Retry-After: the caller's budget is spent
     │   └── IdempotencyError        422 key reused with another body, 409 still in flight
     ├── UpstreamError             an upstream's fault, never a 500 (connection, method, path)
     │   ├── UpstreamTimeoutError    no answer in time                    -> 504
@@ -82,10 +84,21 @@ class InvalidRequestError(RequestError):
 
 
 class AuthenticationError(RequestError):
-    """No valid credentials were presented."""
+    """No valid credentials were presented.
+
+    `challenge` is the `WWW-Authenticate` value: a bad end-user token says
+    `error="invalid_token"` (RFC 6750) and nothing more than expired or invalid.
+    """
 
     status = 401
     title = "Unauthorized"
+
+    def __init__(
+        self, detail: str, challenge: str = 'Bearer realm="invoice-gateway"'
+    ) -> None:
+        """Keep the detail and the challenge for the 401 response."""
+        super().__init__(detail)
+        self.challenge = challenge
 
 
 class ForbiddenError(RequestError):
@@ -100,6 +113,25 @@ class NotFoundError(RequestError):
 
     status = 404
     title = "Not Found"
+
+
+class RateLimitedError(RequestError):
+    """This caller has spent its request budget; come back after `retry_after_s`."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, retry_after_s: float) -> None:
+        """Keep when the caller may come back."""
+        super().__init__("this caller's request budget is spent; see Retry-After")
+        self.retry_after_s = retry_after_s
+
+
+class NotYoursError(NotFoundError):
+    """It exists but belongs to another customer: answered as the very same 404.
+
+    Only the audit trail tells the two apart; the caller gets no hint that it exists.
+    """
 
 
 class UpstreamError(GatewayError):

@@ -25,7 +25,11 @@ from gateway.cache import CachedLoader, Loaded, Lookup
 from gateway.cursor import CursorCodec, Position, fingerprint
 from gateway.deadline import deadline_in
 from gateway.errors import (
+    FieldError,
+    ForbiddenError,
+    InvalidRequestError,
     NotFoundError,
+    NotYoursError,
     UpstreamError,
     UpstreamNotFoundError,
     UpstreamProtocolError,
@@ -93,16 +97,46 @@ class InvoiceService:
             and (request.connections is None or conn.id in request.connections)
         ]
 
+    def bound(self, principal: Principal, request: ListRequest) -> ListRequest:
+        """The request as this caller may make it: an end user's customer filter forced.
+
+        An end user names at most its own documents; with one document the filter is
+        put in for it, with several it must choose one.
+        """
+        if principal.documents is None:
+            return request
+        asked = request.query.customer_document
+        if asked is None:
+            if len(principal.documents) != 1:
+                raise InvalidRequestError(
+                    [
+                        FieldError(
+                            "customer_document",
+                            "required: your token names several customers",
+                        )
+                    ]
+                )
+            (asked,) = principal.documents
+        elif asked not in principal.documents:
+            raise ForbiddenError("customer_document is not a customer of this token")
+        query = dataclasses.replace(request.query, customer_document=asked)
+        return dataclasses.replace(request, query=query)
+
     async def gather(
         self, principal: Principal, request: ListRequest
     ) -> tuple[list[Invoice], list[SourceOutcome]]:
         """Every matching invoice from every eligible source, merged and sorted."""
+        request = self.bound(principal, request)
         query = request.query
         conns = self.eligible(principal, request)
         fetched = await asyncio.gather(*(self._fetch(c, query, request) for c in conns))
         merged = _merge(
             [inv for _, invs in fetched for inv in invs], query, request.sort
         )
+        if principal.customer_bound:
+            # The adapters and `_merge` already keep to the asked document; an end
+            # user additionally never sees a row whose owner is not proven to be theirs.
+            merged = [inv for inv in merged if principal.owns(inv.customer.document)]
         matching = Counter(inv.connection for inv in merged)
         # `count`: the source's invoices that match the whole query (over all pages).
         sources = [
@@ -113,6 +147,7 @@ class InvoiceService:
 
     async def list(self, principal: Principal, request: ListRequest) -> ListResult:
         """One page of the merged, sorted invoice list with per-source outcomes."""
+        request = self.bound(principal, request)
         query = request.query
         merged, sources = await self.gather(principal, request)
         fp = fingerprint(
@@ -162,6 +197,9 @@ class InvoiceService:
         bytes decide: a PDF is served as `application/pdf`, anything else is a 502.
         """
         conn, remote_id = self._resolve(principal, invoice_id)
+        if principal.customer_bound:
+            # Whose document it is, is decided by the mapped invoice, never by the id.
+            await self.get(principal, invoice_id)
         async with conn.adapter.open_document(remote_id) as doc:
             head = b""
             async for chunk in doc.chunks:
@@ -207,7 +245,10 @@ class InvoiceService:
                     f"no answer within the {deadline:g}s deadline",
                 ) from err
             result = self._decoded(key, stale)
-        return result.invoices[0]
+        invoice = result.invoices[0]
+        if not principal.owns(invoice.customer.document):
+            raise NotYoursError(f"no invoice {invoice_id!r}")
+        return invoice
 
     async def _encoded_one(self, conn: Connection, remote_id: str) -> Loaded:
         result = SourceResult((await conn.adapter.get_invoice(remote_id),))

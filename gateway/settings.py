@@ -65,6 +65,14 @@ class ConnectionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CallerLimit:
+    """How many requests one caller may make per window (a token bucket's size and rate)."""
+
+    requests: int
+    window_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     """An internal caller's key, known only by its SHA-256 hash."""
 
@@ -72,6 +80,46 @@ class ApiKey:
     sha256: str
     scopes: frozenset[str]
     connections: frozenset[str] | None  # None: every connection
+    rate_limit: CallerLimit | None = None  # None: unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class JwtIssuer:
+    """A trusted issuer of end-user tokens (`[[jwt_issuers]]`).
+
+    Keys come from exactly one of `jwks_url`, `jwks_file` or (HS256 only) `hs256_secret`,
+    a secret read from the environment. A token's customer is named by `customer_claim`
+    (a CPF/CNPJ or a list of them); its scopes by `scopes_claim`, capped by
+    `allowed_scopes` (a token without the claim gets `default_scopes`).
+    """
+
+    name: str
+    issuer: str
+    audience: str
+    algorithms: tuple[str, ...]
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    hs256_secret: Secret | None = None
+    customer_claim: str = "customer_documents"
+    scopes_claim: str | None = "scope"
+    required_claims: tuple[str, ...] = ("exp", "iat", "sub")
+    leeway_s: float = 30.0
+    default_scopes: frozenset[str] = frozenset({"invoices:read"})
+    allowed_scopes: frozenset[str] = frozenset({"invoices:read"})
+    connections: frozenset[str] | None = None
+    jwks_cache_s: float = 300.0  # keys are refetched after this long
+    jwks_min_refetch_s: float = 30.0  # at most one fetch per this long (unknown kids)
+    jwks_keep_s: float = 86400.0  # last good keys serve this long while the URL fails
+    rate_limit: CallerLimit | None = None  # per token subject
+
+
+@dataclass(frozen=True, slots=True)
+class CorsSettings:
+    """Which browser origins may call the API, and what a preflight grants them."""
+
+    origins: frozenset[str]
+    max_age_s: int = 600
+    allow_credentials: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +140,5 @@ class Settings:
     redis_url: Secret | None = None  # may hold a password: never printed
     redis_cluster: bool = False
     metrics_port: int | None = None  # None: /metrics on the main port
+    jwt_issuers: tuple[JwtIssuer, ...] = ()
+    cors: CorsSettings | None = None

@@ -1,14 +1,13 @@
-"""The request pipeline: request id, API-key auth, problem+json, one log line.
+"""The request pipeline: request id, CORS, auth, caller limits, problems, log, audit.
 
 Errors become HTTP here and nowhere else; handlers hold no try/except. Every request
 ends in exactly one canonical structlog line with its id, route, status, duration,
-caller and per-source outcomes.
+caller and per-source outcomes; every write and every denied access also becomes one
+audit event (see `gateway.audit`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
 import uuid
@@ -17,37 +16,55 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway.api import problems
-from gateway.api.state import API_KEYS, METRICS, PRINCIPAL, SOURCES_LOG, STREAMING
+from gateway import audit
+from gateway.api import cors, problems
+from gateway.api.state import (
+    AUDIT,
+    AUTHENTICATOR,
+    CALLER_LIMITER,
+    METRICS,
+    PRINCIPAL,
+    RATE_HEADERS,
+    SETTINGS,
+    SOURCES_LOG,
+    STREAMING,
+)
 from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
-from gateway.errors import AuthenticationError, GatewayError
-from gateway.principal import Principal
+from gateway.errors import GatewayError, NotYoursError, RateLimitedError
 
 log = structlog.get_logger("access")
 REQUEST_ID = "X-Request-ID"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def authenticate(request: web.Request) -> Principal:
-    """Resolve `Authorization: Bearer <key>` against the configured key hashes."""
-    scheme, _, key = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise AuthenticationError("send an API key as 'Authorization: Bearer <key>'")
-    digest = hashlib.sha256(key.strip().encode()).hexdigest()
-    found = None
-    for known, entry in request.app[API_KEYS].items():
-        if hmac.compare_digest(known, digest):
-            found = entry
-    if found is None:
-        raise AuthenticationError("unknown API key")
-    return Principal(found.name, found.scopes, found.connections)
+WRITES = frozenset({hdrs.METH_POST, hdrs.METH_PUT, hdrs.METH_PATCH, hdrs.METH_DELETE})
+DENIED = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited"}
 
 
 async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare` hook: every response, streamed ones too, carries the id."""
+    """`on_response_prepare` hook: every response, streamed ones too, carries the id.
+
+    And the CORS grant and the caller's `RateLimit` headers, which must be on every
+    answer, streamed documents and problems alike.
+    """
     request_id = request.get(REQUEST_ID_KEY)
     if request_id is not None:
         response.headers[REQUEST_ID] = request_id
+    cors.stamp(request, response, request.app[SETTINGS].cors)
+    response.headers.update(request.get(RATE_HEADERS) or {})
+
+
+async def _admit(request: web.Request) -> None:
+    """Authenticate a /v1 caller and charge its budget (429 when spent)."""
+    principal = await request.app[AUTHENTICATOR].authenticate(
+        request.headers.get(hdrs.AUTHORIZATION, "")
+    )
+    request[PRINCIPAL] = principal
+    if principal.limit is not None:
+        verdict = await request.app[CALLER_LIMITER].charge(
+            principal.name, principal.limit
+        )
+        request[RATE_HEADERS] = verdict.headers()
+        if not verdict.allowed:
+            raise RateLimitedError(verdict.retry_after_s)
 
 
 @web.middleware
@@ -59,11 +76,19 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     started = time.monotonic()
     request[SOURCES_LOG] = []
     request[REQUEST_ID_KEY] = request_id
+    denied_reason: str | None = None
     try:
-        if request.path.startswith("/v1/"):
-            request[PRINCIPAL] = authenticate(request)
-        response = await handler(request)
+        if cors.is_preflight(request):
+            response: web.StreamResponse = cors.preflight(
+                request, request.app[SETTINGS].cors
+            )
+        else:
+            if request.path.startswith("/v1/"):
+                await _admit(request)
+            response = await handler(request)
     except GatewayError as err:
+        if isinstance(err, NotYoursError):
+            denied_reason = "not_owner"
         streaming = request.get(STREAMING)
         if streaming is not None and streaming.prepared:
             # Headers are gone: the only honest signal left is a cut connection.
@@ -98,5 +123,42 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         caller=principal.name if principal else None,
         sources=request[SOURCES_LOG] or None,
     )
+    denied_reason = denied_reason or DENIED.get(response.status)
+    if request.path.startswith("/v1/") and (
+        denied_reason is not None or request.method in WRITES
+    ):
+        await _audit(request, response, denied_reason, request_id)
     structlog.contextvars.unbind_contextvars("request_id")
     return response
+
+
+async def _audit(
+    request: web.Request,
+    response: web.StreamResponse,
+    denied_reason: str | None,
+    request_id: str,
+) -> None:
+    """One audit event for a write or a denied access."""
+    principal = request.get(PRINCIPAL)
+    route = request.match_info.route.resource
+    info = request.match_info
+    if denied_reason is not None:
+        outcome = "denied"
+    elif response.status < 400:  # noqa: PLR2004
+        outcome = "ok"
+    else:
+        outcome = "failed"
+    entry = audit.event(
+        who=principal.name if principal else None,
+        kind=principal.kind if principal else None,
+        method=request.method,
+        route=route.canonical if route else "unmatched",
+        resource=info.get("invoice_id") or info.get("account_id"),
+        status=response.status,
+        outcome=outcome,
+        reason=denied_reason,
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        request_id=request_id,
+    )
+    audit.emit(entry)
+    await request.app[AUDIT].record(entry)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
+import math
 from typing import Any
 
 from aiohttp import web
 
 from gateway import jsoncodec
 from gateway.errors import (
+    AuthenticationError,
     FieldError,
     GatewayError,
     IdempotencyUnavailableError,
     InvalidRequestError,
+    RateLimitedError,
     RequestError,
     SourcesFailedError,
     UpstreamError,
@@ -63,16 +65,16 @@ def _field_error(error: FieldError) -> dict[str, Any]:
     return out
 
 
-def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911 - one branch per family
+def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911, C901 - one branch per family
     """Translate any gateway error into its problem response."""
     if isinstance(err, InvalidRequestError):
         return problem(400, "invalid-request", err.title, err.detail, errors=err.errors)
     if isinstance(err, RequestError):
-        headers = (
-            {"WWW-Authenticate": 'Bearer realm="invoice-gateway"'}
-            if err.status == HTTPStatus.UNAUTHORIZED
-            else None
-        )
+        headers = None
+        if isinstance(err, AuthenticationError):
+            headers = {"WWW-Authenticate": err.challenge}
+        elif isinstance(err, RateLimitedError):
+            headers = {"Retry-After": str(max(1, math.ceil(err.retry_after_s)))}
         slug = err.title.lower().replace(" ", "-")
         return problem(err.status, slug, err.title, err.detail, headers=headers)
     if isinstance(err, SourcesFailedError):

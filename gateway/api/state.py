@@ -6,10 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.api.auth import Authenticator
+from gateway.api.limits import CallerLimiter
+from gateway.audit import AuditTrail
 from gateway.metrics import Metrics
 from gateway.principal import Principal
 from gateway.service import InvoiceService
-from gateway.settings import ApiKey, Settings
+from gateway.settings import Settings
 from gateway.tokens import TokenProvider
 from gateway.writes import SaleAccountService
 
@@ -17,11 +20,15 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", InvoiceService)
 SALE_ACCOUNTS = web.AppKey("sale_accounts", SaleAccountService)
 TOKENS = web.AppKey("tokens", TokenProvider)
-API_KEYS = web.AppKey("api_keys", dict[str, ApiKey])
 CACHE_BACKEND = web.AppKey("cache_backend", object)  # "memory" or the Redis backend
+
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+CALLER_LIMITER = web.AppKey("caller_limiter", CallerLimiter)
+AUDIT = web.AppKey("audit", AuditTrail)
 
 METRICS = web.AppKey("metrics", Metrics)
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
 SOURCES_LOG = web.RequestKey("sources_log", list[Any])
+RATE_HEADERS = web.RequestKey("rate_headers", dict[str, str])
 STREAMING = web.RequestKey("streaming", web.StreamResponse)

@@ -1,0 +1,191 @@
+"""Who is calling: an internal service's API key, or an end user's JWT.
+
+Both arrive as `Authorization: Bearer <credential>`. An API key is known by its SHA-256
+hash; anything else that looks like a JWS is verified against the configured issuers:
+the issuer is chosen by the exact `iss`, the algorithm must be one the issuer allows
+(never `none`; HS256 only with a secret from the environment, never a JWKS key), the key
+by `kid` from the issuer's JWKS, then signature, `exp`/`nbf`/`iat` (with a small leeway),
+`aud`, `iss` and the required claims. The token must name its customer's document(s);
+the caller then sees only those customers' invoices.
+
+A bad token is a 401 with `WWW-Authenticate: Bearer error="invalid_token"` and says only
+"expired" or "invalid": what exactly failed is logged, never told to a possible forger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import jwt
+import structlog
+from jwt.exceptions import ExpiredSignatureError, InvalidTokenError
+
+from gateway.api.params import document_digits
+from gateway.errors import AuthenticationError
+from gateway.jwks import JwksKeys
+from gateway.principal import Principal
+from gateway.settings import ApiKey, JwtIssuer
+
+log = structlog.get_logger("auth")
+JWS_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+MAX_TOKEN_LEN = 8192
+MAX_DOCUMENTS = 20
+KEY_TYPES = {  # the JWK key type each asymmetric algorithm needs
+    "RS256": "RSA",
+    "RS384": "RSA",
+    "RS512": "RSA",
+    "PS256": "RSA",
+    "ES256": "EC",
+    "ES384": "EC",
+    "EdDSA": "OKP",
+}
+CHALLENGE = 'Bearer realm="invoice-gateway", error="invalid_token"'
+
+
+def _invalid(detail: str = "invalid token") -> AuthenticationError:
+    return AuthenticationError(
+        detail, challenge=f'{CHALLENGE}, error_description="{detail}"'
+    )
+
+
+class Authenticator:
+    """Turns a bearer credential into a `Principal`, or raises `AuthenticationError`."""
+
+    def __init__(
+        self,
+        api_keys: tuple[ApiKey, ...],
+        issuers: tuple[JwtIssuer, ...],
+        session: Callable[[], aiohttp.ClientSession] | None = None,
+    ) -> None:
+        """Index the keys by hash and the issuers by `iss`; read any JWKS files."""
+        self._keys = {key.sha256: key for key in api_keys}
+        self._issuers: Mapping[str, tuple[JwtIssuer, JwksKeys | None]] = {
+            iss.issuer: (
+                iss,
+                None
+                if iss.jwks_url is None and iss.jwks_file is None
+                else JwksKeys(iss, session),
+            )
+            for iss in issuers
+        }
+
+    async def authenticate(self, authorization: str) -> Principal:
+        """The caller behind an `Authorization` header value."""
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise AuthenticationError(
+                "send an API key or token as 'Authorization: Bearer <credential>'"
+            )
+        key = self._api_key(credential)
+        if key is not None:
+            return Principal(
+                key.name, key.scopes, key.connections, limit=key.rate_limit
+            )
+        if self._issuers and JWS_RE.match(credential):
+            return await self._user(credential)
+        raise AuthenticationError("unknown API key")
+
+    def _api_key(self, credential: str) -> ApiKey | None:
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        found = None
+        for known, entry in self._keys.items():
+            if hmac.compare_digest(known, digest):
+                found = entry
+        return found
+
+    async def _user(self, token: str) -> Principal:
+        """Verify an end-user token; every failure is the same 401 (expired or invalid)."""
+        try:
+            issuer, claims = await self._verified(token)
+        except ExpiredSignatureError as err:
+            log.info("token_refused", reason="expired")
+            raise _invalid("token expired") from err
+        except InvalidTokenError as err:
+            log.info("token_refused", reason=type(err).__name__, detail=str(err))
+            raise _invalid() from err
+        documents = _documents(claims.get(issuer.customer_claim))
+        if not documents:
+            log.info("token_refused", reason="no usable customer claim")
+            raise _invalid()
+        subject = claims.get("sub")
+        name = f"{issuer.name}:{subject if isinstance(subject, str) else '-'}"
+        return Principal(
+            name,
+            _scopes(issuer, claims),
+            issuer.connections,
+            documents=documents,
+            kind="user",
+            limit=issuer.rate_limit,
+        )
+
+    async def _verified(self, token: str) -> tuple[JwtIssuer, dict[str, Any]]:
+        if len(token) > MAX_TOKEN_LEN:
+            raise InvalidTokenError("token too long")
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+        iss = unverified.get("iss")
+        found = self._issuers.get(iss) if isinstance(iss, str) else None
+        if found is None:
+            raise InvalidTokenError("unknown issuer")
+        issuer, keys = found
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in issuer.algorithms:
+            raise InvalidTokenError(f"algorithm {alg!r} not allowed for this issuer")
+        key: Any
+        if alg == "HS256":
+            if issuer.hs256_secret is None:
+                raise InvalidTokenError("HS256 without a configured secret")
+            key = issuer.hs256_secret.reveal()
+        else:
+            kid = header.get("kid")
+            jwk = (
+                await keys.key(kid)
+                if keys is not None and isinstance(kid, str)
+                else None
+            )
+            if jwk is None:
+                raise InvalidTokenError("unknown kid")
+            if getattr(jwk, "key_type", None) != KEY_TYPES.get(alg):
+                raise InvalidTokenError("key type does not match the algorithm")
+            key = jwk.key
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=[alg],
+            audience=issuer.audience,
+            issuer=issuer.issuer,
+            leeway=issuer.leeway_s,
+            options={"require": list(issuer.required_claims), "strict_aud": False},
+        )
+        return issuer, claims
+
+
+def _documents(raw: Any) -> frozenset[str]:
+    """The customer documents a claim names (a string or a list); empty if any is bad."""
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not 0 < len(values) <= MAX_DOCUMENTS:
+        return frozenset()
+    out = set()
+    for value in values:
+        digits = document_digits(value) if isinstance(value, str) else None
+        if digits is None:
+            return frozenset()
+        out.add(digits)
+    return frozenset(out)
+
+
+def _scopes(issuer: JwtIssuer, claims: dict[str, Any]) -> frozenset[str]:
+    """The token's scopes (space-separated string or list), capped by the issuer's."""
+    raw = claims.get(issuer.scopes_claim) if issuer.scopes_claim else None
+    if raw is None:
+        return issuer.default_scopes & issuer.allowed_scopes
+    values = raw.split() if isinstance(raw, str) else raw
+    if not isinstance(values, list):
+        return frozenset()
+    return frozenset(v for v in values if isinstance(v, str)) & issuer.allowed_scopes
