@@ -20,8 +20,8 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 import adapters
 from gateway.api.auth import Authenticator
 from gateway.api.handlers import setup_routes
-from gateway.api.metrics_port import metrics_listener
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
+from gateway.api.metrics_port import metrics_listener
 from gateway.api.middleware import pipeline, stamp_request_id
 from gateway.api.sale_accounts import setup_sale_account_routes
 from gateway.api.state import (

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
+from gateway.frontendconfig import parse_cors, parse_jwt_issuers
 from gateway.keycheck import ReadRecorder, unknown_names
 from gateway.keyconfig import parse_api_keys
 from gateway.secretcheck import is_placeholder, own_secret_problem
@@ -27,6 +28,8 @@ from gateway.settings import (
     DEFAULT_TIMEZONE,
     ApiKey,
     ConnectionSettings,
+    CorsSettings,
+    JwtIssuer,
     Secret,
     Settings,
 )
@@ -37,7 +40,7 @@ SECRET_LIKE_RE = re.compile(r"pass|secret|token|api_?key|credential", re.IGNOREC
 MIN_CURSOR_SECRET = 32
 MAX_COUNT = 100
 ENV_PREFIX = "GATEWAY_"
-FILE_SECTIONS = frozenset({"api_keys", "connections"})
+FILE_SECTIONS = frozenset({"api_keys", "connections", "jwt_issuers", "cors"})
 # A connection table's keys are ConnectionSettings' fields (its id is the table's name).
 CONNECTION_KEYS = frozenset(
     f.name for f in dataclasses.fields(ConnectionSettings) if f.name != "id"
@@ -82,20 +85,25 @@ def read_settings(
         )
     connections: tuple[ConnectionSettings, ...] = ()
     api_keys: tuple[ApiKey, ...] = ()
+    jwt_issuers: tuple[JwtIssuer, ...] = ()
+    cors: CorsSettings | None = None
     if doc is not None:
         problems.extend(unknown_names("", doc, FILE_SECTIONS, "section"))
         raw_connections = doc.get("connections", {})
         connections = parse_connections(raw_connections, env, known_providers, problems)
         # Every connection the file names, valid or not: a connection's own problem is
         # reported once, not again as "unknown connection" by each key using it.
-        api_keys = parse_api_keys(
-            doc.get("api_keys", []),
-            raw_connections if isinstance(raw_connections, dict) else None,
-            problems,
+        known_ids = raw_connections if isinstance(raw_connections, dict) else None
+        api_keys = parse_api_keys(doc.get("api_keys", []), known_ids, problems)
+        jwt_issuers = parse_jwt_issuers(
+            doc.get("jwt_issuers", []), env, known_ids, problems
         )
+        cors = parse_cors(doc.get("cors"), problems)
     settings = Settings(
         connections=connections,
         api_keys=api_keys,
+        jwt_issuers=jwt_issuers,
+        cors=cors,
         cursor_secret=Secret(secret),
         host=env.get("GATEWAY_HOST", "127.0.0.1"),
         port=_env_number(env, "GATEWAY_PORT", 8080, int, problems),

@@ -13,10 +13,12 @@ from collections.abc import Collection
 from typing import Any
 
 from gateway.keycheck import unknown_names
-from gateway.settings import ApiKey
+from gateway.settings import ApiKey, CallerLimit
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-KNOWN_SCOPES = frozenset({"invoices:read", "sale_accounts:read", "sale_accounts:write"})
+KNOWN_SCOPES = frozenset(
+    {"invoices:read", "sale_accounts:read", "sale_accounts:write", "audit:read"}
+)
 API_KEY_KEYS = frozenset(f.name for f in dataclasses.fields(ApiKey))
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -76,6 +78,7 @@ def _parse_key(
         for cid in sorted(conns or ())
         if connection_ids is not None and cid not in connection_ids
     )
+    limit = parse_caller_limit(where, entry.get("rate_limit"), problems)
     if len(problems) > before:
         return None
     return ApiKey(
@@ -83,6 +86,7 @@ def _parse_key(
         digest,
         frozenset(scopes),
         None if conns is None else frozenset(conns),
+        limit,
     )
 
 
@@ -104,3 +108,20 @@ def _duplicates(keys: list[ApiKey]) -> list[str]:
             )
         seen_hashes.setdefault(key.sha256, key.name)
     return problems
+
+
+def parse_caller_limit(where: str, raw: Any, problems: list[str]) -> CallerLimit | None:
+    """`rate_limit = { requests = N, window_s = S }`: one caller's budget, or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"requests", "window_s"}:
+        problems.append(f"{where}.rate_limit: must be {{ requests = N, window_s = S }}")
+        return None
+    requests, window = raw.get("requests"), raw.get("window_s", 60)
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+        problems.append(f"{where}.rate_limit.requests: must be a positive integer")
+        return None
+    if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+        problems.append(f"{where}.rate_limit.window_s: must be a positive number")
+        return None
+    return CallerLimit(requests, float(window))

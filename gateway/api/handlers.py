@@ -14,6 +14,7 @@ from gateway import jsoncodec
 from gateway.api.openapi import docs, openapi_json
 from gateway.api.params import LIST_PARAMS, SUMMARY_PARAMS, parse_list_request
 from gateway.api.state import (
+    AUDIT,
     CACHE_BACKEND,
     METRICS,
     PRINCIPAL,
@@ -23,10 +24,12 @@ from gateway.api.state import (
     STREAMING,
     TOKENS,
 )
+from gateway.audit import RedisAuditTrail
 from gateway.errors import (
     FieldError,
     ForbiddenError,
     InvalidRequestError,
+    NotFoundError,
     SourcesFailedError,
 )
 from gateway.listing import ListRequest, ListResult, SourceOutcome
@@ -35,13 +38,16 @@ from gateway.redis_cache import RedisCache
 from gateway.summary import summarize
 
 READ_SCOPE = ("invoices:read",)
+AUDIT_SCOPE = ("audit:read",)
+MAX_AUDIT_PAGE = 500
+AUDIT_CURSOR_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 
 
 def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
     """The caller, if it holds one of `scopes`; else 403."""
     principal = request[PRINCIPAL]
     if not principal.scopes & set(scopes):
-        raise ForbiddenError(f"this API key lacks the {' or '.join(scopes)!r} scope")
+        raise ForbiddenError(f"this caller lacks the {' or '.join(scopes)!r} scope")
     return principal
 
 
@@ -224,8 +230,13 @@ def _filename(invoice_id: str) -> str:
 
 
 async def list_connections(request: web.Request) -> web.Response:
-    """GET /v1/connections: provider, health and token state of each visible connection."""
+    """GET /v1/connections: provider, health and token state of each visible connection.
+
+    Operators' details: an end user's token never sees them.
+    """
     principal = require_scope(request, READ_SCOPE)
+    if principal.customer_bound:
+        raise ForbiddenError("connection details are for internal callers")
     tokens = request.app[TOKENS]
     out = []
     for conn in request.app[SERVICE].connections.values():
@@ -302,6 +313,34 @@ def _iso(epoch: float | None) -> str | None:
     )
 
 
+async def read_audit(request: web.Request) -> web.Response:
+    """GET /v1/audit?limit=N&before=CURSOR: the audit trail, newest first (admin keys)."""
+    principal = require_scope(request, AUDIT_SCOPE)
+    if principal.customer_bound:
+        raise ForbiddenError("the audit trail is for internal callers")
+    errors = [
+        FieldError(name, "unknown parameter")
+        for name in sorted(set(request.query) - {"limit", "before"})
+    ]
+    raw_limit = request.query.get("limit", "50")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_AUDIT_PAGE:
+        errors.append(FieldError("limit", f"must be 1 to {MAX_AUDIT_PAGE}"))
+    before = request.query.get("before")
+    if before is not None and not AUDIT_CURSOR_RE.match(before):
+        errors.append(FieldError("before", "must be a next_cursor from this route"))
+    if errors:
+        raise InvalidRequestError(errors)
+    trail = request.app[AUDIT]
+    if not isinstance(trail, RedisAuditTrail):
+        raise NotFoundError("the audit trail is served only when Redis is configured")
+    events, cursor = await trail.page(int(raw_limit), before)
+    return web.json_response(
+        {"data": events, "next_cursor": cursor},
+        headers={hdrs.CACHE_CONTROL: "no-store"},
+        dumps=jsoncodec.dumps_str,
+    )
+
+
 def setup_routes(app: web.Application) -> None:
     """Register every route."""
     app.router.add_get("/v1/invoices", list_invoices)
@@ -309,6 +348,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/invoices/{invoice_id}", get_invoice)
     app.router.add_get("/v1/invoices/{invoice_id}/document", get_document)
     app.router.add_get("/v1/connections", list_connections)
+    app.router.add_get("/v1/audit", read_audit)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
