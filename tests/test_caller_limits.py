@@ -1,0 +1,145 @@
+"""Per-caller budgets: IETF RateLimit headers on every answer, 429 with Retry-After."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gateway.api.limits import MemoryCallerLimiter
+from gateway.settings import CallerLimit, Secret
+from tests.jwt_support import JwksServer, issuer, mint, rsa_key
+from tests.support import (
+    AUTH,
+    READER_KEY,
+    FakeClock,
+    hubsoft_connection,
+    make_settings,
+)
+
+DOC = "12345678909"
+LIST = f"/v1/invoices?customer_document={DOC}"
+KEY = rsa_key("limits")
+
+
+def limited(settings, requests, window_s=60.0):
+    """The `tests` key limited to `requests` per `window_s`."""
+    keys = tuple(
+        dataclasses.replace(k, rate_limit=CallerLimit(requests, window_s))
+        if k.name == "tests"
+        else k
+        for k in settings.api_keys
+    )
+    return dataclasses.replace(settings, api_keys=keys)
+
+
+def remaining(resp) -> int:
+    """`r` of the `RateLimit` header."""
+    fields = dict(p.split("=") for p in resp.headers["RateLimit"].split(";")[1:])
+    return int(fields["r"])
+
+
+async def test_budget_counts_down_then_429_with_retry_after(
+    gateway_factory, hubsoft_url
+):
+    """Three allowed with r=2,1,0, then a 429 problem with Retry-After; others unaffected."""
+    client = await gateway_factory(
+        limited(make_settings(hubsoft_connection(hubsoft_url)), 3)
+    )
+    seen = []
+    for _ in range(3):
+        resp = await client.get(LIST, headers=AUTH)
+        assert resp.status == 200
+        assert resp.headers["RateLimit-Policy"] == '"caller";q=3;w=60'
+        seen.append(remaining(resp))
+    assert seen == [2, 1, 0]
+    resp = await client.get(LIST, headers=AUTH)
+    assert resp.status == 429
+    assert resp.content_type == "application/problem+json"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 20
+    assert remaining(resp) == 0
+    other = await client.get(LIST, headers={"Authorization": f"Bearer {READER_KEY}"})
+    assert other.status == 200
+    assert "RateLimit" not in other.headers  # the reader key has no limit
+
+
+async def test_headers_are_on_error_answers_too(gateway_factory, hubsoft_url):
+    """A 400 and a 404 to a limited caller carry the RateLimit headers as well."""
+    client = await gateway_factory(
+        limited(make_settings(hubsoft_connection(hubsoft_url)), 10)
+    )
+    bad = await client.get("/v1/invoices?limit=zero", headers=AUTH)
+    assert bad.status == 400
+    assert remaining(bad) == 9
+    missing = await client.get("/v1/invoices/hubsoft:acme-isp:1099-1", headers=AUTH)
+    assert missing.status == 404
+    assert remaining(missing) == 8
+
+
+async def test_each_token_subject_has_its_own_budget(
+    gateway_factory, hubsoft_url, aiohttp_server
+):
+    """An issuer's limit applies per subject: one user's spending leaves another's."""
+    jwks = JwksServer([KEY])
+    served = await aiohttp_server(jwks.app())
+    iss = issuer(str(served.make_url("/jwks.json")), rate_limit=CallerLimit(2, 60.0))
+    client = await gateway_factory(
+        make_settings(hubsoft_connection(hubsoft_url), jwt_issuers=(iss,))
+    )
+    ana = {"Authorization": f"Bearer {mint(KEY, DOC, sub='ana')}"}
+    bia = {"Authorization": f"Bearer {mint(KEY, DOC, sub='bia')}"}
+    assert [
+        (await client.get("/v1/invoices", headers=ana)).status for _ in range(3)
+    ] == [
+        200,
+        200,
+        429,
+    ]
+    assert (await client.get("/v1/invoices", headers=bia)).status == 200
+
+
+async def test_budget_refills_continuously():
+    """GCRA: after one emission interval, exactly one more request fits."""
+    clock = FakeClock(0.0)
+    limiter = MemoryCallerLimiter(clock)
+    limit = CallerLimit(4, 60.0)  # one every 15 s, bursts of 4
+    verdicts = [await limiter.charge("k", limit) for _ in range(5)]
+    assert [v.allowed for v in verdicts] == [True, True, True, True, False]
+    assert verdicts[-1].retry_after_s == pytest.approx(15.0)
+    clock.now += 15.0
+    assert (await limiter.charge("k", limit)).allowed
+    assert not (await limiter.charge("k", limit)).allowed
+
+
+async def test_redis_budget_is_shared_by_replicas(
+    gateway_factory, hubsoft_url, redis_server
+):
+    """Two gateways on one Redis spend one budget: 4 allowed in total, then 429."""
+    settings = limited(
+        make_settings(
+            hubsoft_connection(hubsoft_url), redis_url=Secret(redis_server.url)
+        ),
+        4,
+    )
+    one = await gateway_factory(settings)
+    two = await gateway_factory(settings)
+    statuses = []
+    for client in (one, two, one, two, one, two):
+        statuses.append((await client.get(LIST, headers=AUTH)).status)
+    assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+async def test_redis_outage_falls_back_to_a_local_budget(
+    gateway_factory, hubsoft_url, redis_server
+):
+    """Redis gone: the caller is still limited (per process), never unlimited."""
+    settings = limited(
+        make_settings(
+            hubsoft_connection(hubsoft_url), redis_url=Secret(redis_server.url)
+        ),
+        2,
+    )
+    client = await gateway_factory(settings)
+    redis_server.stop()
+    statuses = [(await client.get(LIST, headers=AUTH)).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
