@@ -123,9 +123,10 @@ async def test_redis_budget_is_shared_by_replicas(
     )
     one = await gateway_factory(settings)
     two = await gateway_factory(settings)
-    statuses = []
-    for client in (one, two, one, two, one, two):
-        statuses.append((await client.get(LIST, headers=AUTH)).status)
+    statuses = [
+        (await client.get(LIST, headers=AUTH)).status
+        for client in (one, two, one, two, one, two)
+    ]
     assert statuses == [200, 200, 200, 200, 429, 429]
 
 

@@ -225,8 +225,21 @@ PATHS: dict[str, Any] = {
     },
     "/v1/connections": {
         "get": {
-            "summary": "Connections: health, breaker, token state",
-            "responses": {"200": {"description": "OK"}, **_errors("401")},
+            "summary": "Connections: health, breaker, token state (not for end users)",
+            "responses": {"200": {"description": "OK"}, **_errors("401", "403")},
+        }
+    },
+    "/v1/audit": {
+        "get": {
+            "summary": "The audit trail, newest first (audit:read keys; needs Redis)",
+            "parameters": [
+                _q("limit", "events per page, 1-500", {"type": "integer"}),
+                _q("before", "next_cursor of the previous page", {"type": "string"}),
+            ],
+            "responses": {
+                "200": _ok("AuditPage"),
+                **_errors("400", "401", "403", "404"),
+            },
         }
     },
     "/healthz": {
@@ -481,6 +494,54 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+SCHEMAS["AuditEvent"] = {
+    "type": "object",
+    "required": ["id", "at", "who", "method", "route", "status", "outcome"],
+    "properties": {
+        "id": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+        "who": {
+            "type": ["string", "null"],
+            "description": "principal; null if unknown",
+        },
+        "kind": {"type": ["string", "null"], "enum": ["api_key", "user", None]},
+        "method": {"type": "string"},
+        "route": {"type": "string"},
+        "resource": {"type": ["string", "null"]},
+        "status": {"type": "integer"},
+        "outcome": {"type": "string", "enum": ["ok", "failed", "denied"]},
+        "reason": {
+            "type": ["string", "null"],
+            "enum": ["unauthenticated", "forbidden", "not_owner", "rate_limited", None],
+        },
+        "idempotency_key": {"type": ["string", "null"]},
+        "request_id": {"type": "string"},
+    },
+}
+SCHEMAS["AuditPage"] = {
+    "type": "object",
+    "required": ["data", "next_cursor"],
+    "properties": {
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
+        "next_cursor": {"type": ["string", "null"]},
+    },
+}
+RATE_HEADERS = {
+    "RateLimit-Policy": {
+        "description": 'the caller\'s budget, e.g. `"caller";q=600;w=60`',
+        "schema": {"type": "string"},
+    },
+    "RateLimit": {
+        "description": 'what is left of it, e.g. `"caller";r=599;t=1`',
+        "schema": {"type": "string"},
+    },
+}
+for _methods in PATHS.values():
+    for _op in _methods.values():
+        _codes = _op["responses"]
+        if "401" in _codes:  # every /v1 route: bad credentials, spent budget
+            _codes["401"] = {"$ref": "#/components/responses/Unauthorized"}
+            _codes["429"] = {"$ref": "#/components/responses/TooManyRequests"}
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -488,10 +549,23 @@ DOCUMENT: dict[str, Any] = {
         "version": "1",
         "description": "One REST API over many billing upstreams.",
     },
-    "security": [{"apiKey": []}],
+    "security": [{"apiKey": []}, {"userToken": []}],
     "paths": PATHS,
     "components": {
-        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "an internal service's API key",
+            },
+            "userToken": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "an end user's token from a configured issuer; "
+                "bound to the customer(s) its customer claim names",
+            },
+        },
         "schemas": SCHEMAS,
         "responses": {
             "Problem": {
@@ -501,7 +575,33 @@ DOCUMENT: dict[str, Any] = {
                         "schema": {"$ref": "#/components/schemas/Problem"}
                     }
                 },
-            }
+            },
+            "Unauthorized": {
+                "description": "no valid API key or token",
+                "headers": {
+                    "WWW-Authenticate": {
+                        "description": 'Bearer; a bad token adds error="invalid_token"',
+                        "schema": {"type": "string"},
+                    }
+                },
+                "content": {
+                    "application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}
+                    }
+                },
+            },
+            "TooManyRequests": {
+                "description": "this caller's request budget is spent",
+                "headers": {
+                    "Retry-After": {"schema": {"type": "integer"}},
+                    **RATE_HEADERS,
+                },
+                "content": {
+                    "application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}
+                    }
+                },
+            },
         },
     },
 }
@@ -529,7 +629,8 @@ async def docs(_request: web.Request) -> web.Response:
         "border-bottom:1px solid #ddd;vertical-align:top}</style>"
         "<h1>invoice-gateway API</h1><p>Machine-readable: <a href=/openapi.json>"
         "/openapi.json</a> (OpenAPI 3.1). Every <code>/v1</code> route needs "
-        "<code>Authorization: Bearer &lt;api key&gt;</code>; errors are RFC 9457 "
+        "<code>Authorization: Bearer &lt;api key or end-user token&gt;</code>; "
+        "errors are RFC 9457 "
         "problem+json.</p><table><tr><th>method<th>path<th>what<th>parameters</tr>"
         + "".join(rows)
         + "</table>"
