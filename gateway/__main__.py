@@ -2,8 +2,9 @@
 
 `serve` reads `GATEWAY_*` and the connections file and serves. `demo` starts every
 registered provider's simulator on loopback, writes a connections file pointing at them,
-and serves the gateway with the memory cache and a fresh demo API key, printing curl
-commands. `check-config` validates everything `serve` would and lists every problem.
+and serves the gateway with the memory cache, a fresh demo API key and an end-user token
+for the demo customer (signed by a throwaway demo issuer), printing curl commands and the
+invoice page's URL. `check-config` validates everything `serve` would and lists every problem.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import time
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,8 +28,11 @@ from http import HTTPStatus
 from pathlib import Path
 
 import aiohttp
+import jwt
 import structlog
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
 
 import adapters
 from gateway import preflight
@@ -46,6 +51,9 @@ from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
 
 HEALTHCHECK_TIMEOUT_S = 3
+DEMO_ISSUER = "https://demo-portal.invalid/"
+DEMO_AUDIENCE = "invoice-gateway"
+DEMO_CUSTOMER = "12345678909"  # Maria: billed by every simulator
 
 
 def _settings(env: Mapping[str, str]) -> Settings:
@@ -164,7 +172,9 @@ async def _start(
 
 
 def demo_config(
-    upstreams: list[tuple[DemoUpstream, str]], key_hash: str
+    upstreams: list[tuple[DemoUpstream, str]],
+    key_hash: str,
+    jwks_file: Path | None = None,
 ) -> tuple[str, dict[str, str]]:
     """The connections TOML for the demo, and the env vars its secrets name."""
     env: dict[str, str] = {}
@@ -174,6 +184,14 @@ def demo_config(
             'scopes = ["invoices:read", "sale_accounts:write"]\n'
         )
     ]
+    if jwks_file is not None:
+        parts.append(
+            "[[jwt_issuers]]\n"
+            f'name = "demo"\nissuer = "{DEMO_ISSUER}"\naudience = "{DEMO_AUDIENCE}"\n'
+            f'algorithms = ["EdDSA"]\njwks_file = {json.dumps(str(jwks_file))}\n'
+            'customer_claim = "customer_documents"\n'
+            "rate_limit = { requests = 600, window_s = 60 }\n"
+        )
     for up, base_url in upstreams:
         cid = up.connection_id
         parts.append(
@@ -243,8 +261,11 @@ async def _demo(host: str, port: int, sims: list[DemoUpstream]) -> None:
         runners.append(runner)
         upstreams.append((up, f"http://127.0.0.1:{sim_port}"))
     key = "demo-" + secrets.token_urlsafe(12)
-    toml, env = demo_config(upstreams, hashlib.sha256(key.encode()).hexdigest())
     with tempfile.TemporaryDirectory() as tmp:
+        signer = demo_signer(Path(tmp) / "jwks.json")
+        toml, env = demo_config(
+            upstreams, hashlib.sha256(key.encode()).hexdigest(), Path(tmp) / "jwks.json"
+        )
         path = Path(tmp) / "connections.toml"
         path.write_text(toml, encoding="utf-8")
         env |= {
@@ -257,7 +278,7 @@ async def _demo(host: str, port: int, sims: list[DemoUpstream]) -> None:
         settings = _settings({**os.environ, **env})
         runner, bound = await _start(create_app(settings), host, port)
         runners.append(runner)
-        _print_demo(host, bound, key, upstreams)
+        _print_demo(host, bound, key, upstreams, demo_token(signer, DEMO_CUSTOMER))
         try:
             await asyncio.Event().wait()
         finally:
@@ -265,8 +286,35 @@ async def _demo(host: str, port: int, sims: list[DemoUpstream]) -> None:
                 await r.cleanup()
 
 
+def demo_signer(jwks_path: Path) -> Ed25519PrivateKey:
+    """A fresh Ed25519 key for the demo's identity provider; its JWKS written out."""
+    private = Ed25519PrivateKey.generate()
+    jwk = json.loads(OKPAlgorithm.to_jwk(private.public_key()))
+    jwk |= {"kid": "demo-1", "alg": "EdDSA", "use": "sig"}
+    jwks_path.write_text(json.dumps({"keys": [jwk]}), encoding="utf-8")
+    return private
+
+
+def demo_token(signer: Ed25519PrivateKey, document: str) -> str:
+    """A 12-hour end-user token for `document`, as a customer portal would issue."""
+    now = int(time.time())
+    claims = {
+        "iss": DEMO_ISSUER,
+        "aud": DEMO_AUDIENCE,
+        "sub": f"demo-customer-{document}",
+        "iat": now,
+        "exp": now + 12 * 3600,
+        "customer_documents": [document],
+    }
+    return jwt.encode(claims, signer, algorithm="EdDSA", headers={"kid": "demo-1"})
+
+
 def _print_demo(
-    host: str, port: int, key: str, upstreams: list[tuple[DemoUpstream, str]]
+    host: str,
+    port: int,
+    key: str,
+    upstreams: list[tuple[DemoUpstream, str]],
+    token: str,
 ) -> None:
     base = f"http://{host}:{port}"
     lines = [
@@ -275,10 +323,16 @@ def _print_demo(
         "simulated upstreams: "
         + ", ".join(f"{u.provider} at {url}" for u, url in upstreams),
         f"demo API key: {key}",
+        f"demo customer token ({DEMO_CUSTOMER}, 12 h): {token}",
+        f"invoice page: {base}/app/  (sign in with the customer token)",
         "",
         "Try:",
         f"  curl -s {base}/healthz",
         f"  curl -s -H 'Authorization: Bearer {key}' {base}/v1/connections",
+    ]
+    lines += [
+        "  # the customer's own invoices, as the customer's browser would ask",
+        f"  curl -s -H 'Authorization: Bearer {token}' {base}/v1/invoices",
     ]
     for up, _url in upstreams:
         for text, path in up.examples:

@@ -27,7 +27,7 @@ PROVIDERS = ["fintera", "hubsoft", "xarios"]
 
 
 async def test_demo_serves_simulated_data_with_printed_key():
-    """`invoice-gateway demo` starts simulators and gateway and its curl examples work."""
+    """`invoice-gateway demo`: its curl examples work, and so does its customer token."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -61,6 +61,20 @@ async def test_demo_serves_simulated_data_with_printed_key():
                     assert all(
                         s["status"] in {"ok", "skipped"} for s in body["sources"]
                     )
+        token = re.search(r"demo customer token \(\d+, 12 h\): (\S+)", out).group(1)
+        assert f"invoice page: {base}/app/" in out
+        async with (
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http,
+            http.get(f"{base}/v1/invoices?limit=200") as resp,
+        ):
+            body = await resp.json()
+            assert resp.status == 200, body
+            assert {i["provider"] for i in body["data"]} == {
+                "hubsoft",
+                "fintera",
+                "xarios",
+            }
+            assert {i["customer"]["document"] for i in body["data"]} == {"12345678909"}
     finally:
         proc.terminate()
         await proc.wait()
