@@ -35,6 +35,7 @@ from gateway.api.state import (
     SETTINGS,
     TOKENS,
 )
+from gateway.api.webapp import setup_app_routes
 from gateway.audit import MemoryAuditTrail, RedisAuditTrail
 from gateway.breaker import CircuitBreaker
 from gateway.cache import Cache, CachedLoader, MemoryCache
@@ -274,4 +275,5 @@ def create_app(
         app.cleanup_ctx.append(metrics_listener(settings.host, settings.metrics_port))
     setup_routes(app)
     setup_sale_account_routes(app)
+    setup_app_routes(app)
     return app

@@ -89,14 +89,11 @@ class JwksKeys:
         """The key named `kid`, refetching the URL when needed and allowed; else None."""
         if self._issuer.jwks_url is None:
             return self._keys.get(kid)
-        now = self._clock()
-        expired = (
-            self._fetched_at is None
-            or now - self._fetched_at >= self._issuer.jwks_cache_s
-        )
-        if (expired or kid not in self._keys) and self._may_fetch(now):
+        if self._wanted(kid):
+            # Through the lock even when no fetch is allowed now: a fetch in progress
+            # (the first requests after start-up, a rotation) is waited for, not raced.
             async with self._lock:
-                if self._may_fetch(self._clock()):
+                if self._wanted(kid) and self._may_fetch(self._clock()):
                     await self._fetch()
         if (
             self._fetched_at is not None
@@ -104,6 +101,14 @@ class JwksKeys:
         ):
             return None  # the endpoint has failed for too long: trust nothing old
         return self._keys.get(kid)
+
+    def _wanted(self, kid: str) -> bool:
+        """Whether the keys are missing, expired, or lack `kid`."""
+        return (
+            self._fetched_at is None
+            or self._clock() - self._fetched_at >= self._issuer.jwks_cache_s
+            or kid not in self._keys
+        )
 
     def _may_fetch(self, now: float) -> bool:
         return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -241,6 +242,16 @@ async def test_unknown_kid_refetches_the_jwks_at_most_once_per_interval(jwks):
         for i in range(50):
             assert await keys.key(f"forged-again-{i}") is None
         assert jwks.fetches == 2
+
+
+async def test_concurrent_first_lookups_wait_for_the_one_fetch(jwks):
+    """Requests arriving together at start-up all get the key from a single fetch."""
+    clock = FakeClock(1000.0)
+    keys, session = await _keys_lookup(jwks.url, clock)
+    async with session:
+        found = await asyncio.gather(*(keys.key(RSA.kid) for _ in range(20)))
+    assert all(k is not None for k in found)
+    assert jwks.fetches == 1
 
 
 async def test_last_good_keys_serve_while_the_jwks_endpoint_fails(jwks):
