@@ -36,6 +36,7 @@ log = structlog.get_logger("access")
 REQUEST_ID = "X-Request-ID"
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 WRITES = frozenset({hdrs.METH_POST, hdrs.METH_PUT, hdrs.METH_PATCH, hdrs.METH_DELETE})
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 DENIED = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited"}
 
 
@@ -132,6 +133,14 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
+def _idempotency_key(request: web.Request) -> str | None:
+    """The request's `Idempotency-Key` when well-formed; a marker for anything else."""
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    return raw if IDEMPOTENCY_KEY_RE.match(raw) else "(malformed)"
+
+
 async def _audit(
     request: web.Request,
     response: web.StreamResponse,
@@ -157,7 +166,7 @@ async def _audit(
         status=response.status,
         outcome=outcome,
         reason=denied_reason,
-        idempotency_key=request.headers.get("Idempotency-Key"),
+        idempotency_key=_idempotency_key(request),
         request_id=request_id,
     )
     audit.emit(entry)

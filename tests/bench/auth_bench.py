@@ -1,0 +1,73 @@
+"""What an end-user token and a caller budget cost per request.
+
+Run: .venv/bin/python -m tests.bench.auth_bench [iterations]
+Prints the time to authenticate one request: an API key, and a JWT per algorithm (RS256,
+ES256, EdDSA; keys already fetched), and the time to charge one caller budget in memory
+and in a real Redis (one Lua round trip; needs `redis-server` on PATH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from gateway.api.auth import Authenticator
+from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
+from gateway.jwks import jwks_document
+from gateway.redis_cache import RedisHealth
+from gateway.settings import CallerLimit
+from tests.jwt_support import ec_key, ed_key, issuer, mint, rsa_key
+from tests.support import RedisProcess, make_settings
+
+
+async def per_call_us(fn, n: int) -> float:
+    started = time.perf_counter()
+    for _ in range(n):
+        await fn()
+    return (time.perf_counter() - started) / n * 1e6
+
+
+async def main(n: int) -> None:
+    keys = [rsa_key(), ec_key(), ed_key()]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "jwks.json"
+        path.write_bytes(jwks_document([k.public_jwk for k in keys]))
+        auth = Authenticator(make_settings().api_keys, (issuer(None, jwks_file=path),))
+        from tests.support import API_KEY  # noqa: PLC0415
+
+        print(f"authenticate, {n} calls each (µs per request):")
+        us = await per_call_us(lambda: auth.authenticate(f"Bearer {API_KEY}"), n)
+        print(f"  API key   {us:8.1f}")
+        for key in keys:
+            token = mint(key, "12345678909")
+            us = await per_call_us(lambda t=token: auth.authenticate(f"Bearer {t}"), n)
+            print(f"  {key.alg:<8}  {us:8.1f}")
+    limit = CallerLimit(10**9, 60.0)
+    memory = MemoryCallerLimiter()
+    print(f"charge a caller budget, {n} calls (µs per request):")
+    print(f"  memory    {await per_call_us(lambda: memory.charge('c', limit), n):8.1f}")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("  redis     (redis-server not on PATH)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisProcess(binary, Path(tmp))
+        server.start()
+        try:
+            client = aioredis.Redis.from_url(server.url)
+            shared = RedisCallerLimiter(client, RedisHealth(), MemoryCallerLimiter())
+            us = await per_call_us(lambda: shared.charge("c", limit), n)
+            print(f"  redis     {us:8.1f}  (one EVAL round trip on loopback)")
+            await client.aclose()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
