@@ -64,7 +64,8 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     """Validate settings and adapters; print every problem."""
     settings = preflight.check(os.environ)
     print(
-        f"ok: {len(settings.connections)} connection(s), {len(settings.api_keys)} API key(s)"
+        f"ok: {len(settings.connections)} connection(s), {len(settings.api_keys)} API key(s), "
+        f"{len(settings.jwt_issuers)} token issuer(s)"
     )
     return 0
 

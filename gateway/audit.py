@@ -18,6 +18,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from gateway import jsoncodec
+from gateway.errors import AuditUnavailableError
 from gateway.redis_cache import RedisHealth
 
 log = structlog.get_logger("audit")
@@ -80,7 +81,11 @@ class RedisAuditTrail:
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first, `limit` per page; the cursor is the last entry's stream id."""
         top = f"({before}" if before else "+"
-        rows = await self._r.xrevrange(STREAM, max=top, min="-", count=limit + 1)
+        try:
+            rows = await self._r.xrevrange(STREAM, max=top, min="-", count=limit + 1)
+        except FAILURES as err:
+            self._health.down(err)
+            raise AuditUnavailableError from err
         out = [
             {"id": _text(entry_id), **jsoncodec.loads(fields[b"e"])}
             for entry_id, fields in rows[:limit]

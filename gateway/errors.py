@@ -22,7 +22,8 @@
     │   │   └── UpstreamValidationError  refused a write's fields        -> 422 with errors
     │   └── UpstreamNotFoundError   upstream says the record is absent   -> 404 at item routes
     ├── SourcesFailedError        a fan-out where no source answered     -> 502 / 504
-    └── IdempotencyUnavailableError  shared idempotency store away: no write -> 503
+    ├── IdempotencyUnavailableError  shared idempotency store away: no write -> 503
+    └── AuditUnavailableError     the audit stream cannot be read        -> 503
 
 Messages name the connection, method and path only: never a query string, a header or a
 token, because they end up in logs and problem+json bodies.
@@ -263,3 +264,11 @@ class IdempotencyUnavailableError(GatewayError):
         super().__init__(
             "the idempotency store is unavailable; the write was not attempted, retry later"
         )
+
+
+class AuditUnavailableError(GatewayError):
+    """The shared audit stream cannot be read right now (503); events are still logged."""
+
+    def __init__(self) -> None:
+        """A fixed message: nothing about the store's address or credentials."""
+        super().__init__("the audit trail cannot be read right now; retry later")

@@ -141,7 +141,7 @@ async def test_rate_limited_requests_are_audited(gateway_factory, hubsoft_url):
 async def test_admin_pages_the_trail_from_redis(
     gateway_factory, aiohttp_server, fintera_url, redis_server
 ):
-    """GET /v1/audit: newest first, paged with next_cursor, for audit:read keys only."""
+    """GET /v1/audit: newest first, paged, audit:read keys only; 503 while Redis is away."""
     client = await build(
         gateway_factory,
         aiohttp_server,
@@ -173,6 +173,10 @@ async def test_admin_pages_the_trail_from_redis(
     bad = await client.get("/v1/audit?limit=0&before=x", headers=ADMIN)
     assert bad.status == 400
     assert {e["field"] for e in (await bad.json())["errors"]} == {"limit", "before"}
+    redis_server.stop()
+    gone = await client.get("/v1/audit", headers=ADMIN)
+    assert gone.status == 503
+    assert gone.headers["Retry-After"] == "5"
 
 
 async def test_audit_route_needs_redis(gateway_factory, aiohttp_server, hubsoft_url):

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway import jsoncodec
 from gateway.errors import (
+    AuditUnavailableError,
     AuthenticationError,
     FieldError,
     GatewayError,
@@ -81,6 +82,14 @@ def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911, C901 - one 
         title = "Upstream timeout" if err.status == 504 else "Bad gateway"  # noqa: PLR2004
         return problem(
             err.status, "sources-failed", title, str(err), sources=err.sources
+        )
+    if isinstance(err, AuditUnavailableError):
+        return problem(
+            503,
+            "audit-unavailable",
+            "Service Unavailable",
+            str(err),
+            headers={"Retry-After": "5"},
         )
     if isinstance(err, IdempotencyUnavailableError):
         return problem(
