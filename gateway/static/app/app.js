@@ -173,7 +173,10 @@ function invoiceItem(inv) {
   const payment = inv.payment || {};
   const boleto = payment.boleto && payment.boleto.digitable_line;
   const title = inv.number ? `Invoice ${inv.number}` : `Invoice ${inv.remote_id}`;
-  const due = inv.due_date ? `Due ${inv.due_date}` : "No due date";
+  const period = inv.billing_period
+    ? ` · period ${inv.billing_period.start} to ${inv.billing_period.end}`
+    : "";
+  const due = (inv.due_date ? `Due ${inv.due_date}` : "No due date") + period;
   const actions = el("div", { class: "actions" });
   const pdf = el("button", {
     type: "button",
