@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -66,13 +67,22 @@ def wait_for_page(driver, number: int) -> None:
     )
 
 
-def sign_in_and_walk(base: str, token: str, fail_fintera) -> dict[str, object]:
+def sign_in_and_walk(
+    base: str, token: str, expired: str, fail_fintera
+) -> dict[str, object]:
     """The whole user journey; returns what it saw."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     seen: dict[str, object] = {}
     driver = browser()
     try:
         driver.get(f"{base}/app/")
+        # An expired token: the page says so and stays on the sign-in form.
+        driver.find_element(By.ID, "credential").send_keys(expired)
+        driver.find_element(By.ID, "sign-in-button").click()
+        refused = WebDriverWait(driver, WAIT_S).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, ".sign-in-error"))
+        )
+        seen["refused"] = refused.text
         driver.find_element(By.ID, "credential").send_keys(token)
         driver.find_element(By.ID, "sign-in-button").click()
         wait_for_page(driver, 1)
@@ -149,7 +159,7 @@ async def test_customer_signs_in_pages_opens_a_pdf_and_sees_a_partial_answer(
     xarios_sim,
     fintera_sim,
 ):
-    """Sign in with a token, see all three providers over pages, a PDF, a partial answer."""
+    """Expired token refused; then all three providers over pages, a PDF, a partial answer."""
     assert shutil.which("chromium"), (
         "chromium missing: `make test` installs it with apt"
     )
@@ -169,9 +179,16 @@ async def test_customer_signs_in_pages_opens_a_pdf_and_sees_a_partial_answer(
     base = str(gateway.make_url("")).rstrip("/")
     token = mint(KEY, DOC)
 
+    now = int(time.time())
+    expired = mint(KEY, DOC, exp=now - 3600, iat=now - 7200, nbf=now - 7200)
     seen = await asyncio.to_thread(
-        sign_in_and_walk, base, token, lambda: fintera_sim.board.set("status", 503)
+        sign_in_and_walk,
+        base,
+        token,
+        expired,
+        lambda: fintera_sim.board.set("status", 503),
     )
+    assert "token expired" in seen["refused"]
     assert seen["providers"] == {"hubsoft", "fintera", "xarios"}
     assert seen["pages"] > 1
     assert seen["pdf"] == "200 application/pdf"

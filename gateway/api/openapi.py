@@ -542,6 +542,10 @@ for _methods in PATHS.values():
         if "401" in _codes:  # every /v1 route: bad credentials, spent budget
             _codes["401"] = {"$ref": "#/components/responses/Unauthorized"}
             _codes["429"] = {"$ref": "#/components/responses/TooManyRequests"}
+            for _code, _answer in _codes.items():
+                if _code.startswith("2") and "$ref" not in _answer:
+                    # Sent to callers with a configured budget.
+                    _answer.setdefault("headers", {}).update(RATE_HEADERS)
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
