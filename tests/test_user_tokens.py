@@ -141,6 +141,18 @@ def _forgeries() -> dict[str, str]:
         "missing_iat": mint(RSA, DOC, iat=None),
         "garbage": "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
         "no_kid": jwt.encode(_claims(), RSA.private, algorithm="RS256"),
+        "embedded_attacker_jwk": jwt.encode(
+            _claims(),
+            rogue.private,
+            algorithm="RS256",
+            headers={"kid": RSA.kid, "jwk": rogue.public_jwk},
+        ),
+        "jku_to_attacker_keys": jwt.encode(
+            _claims(),
+            rogue.private,
+            algorithm="RS256",
+            headers={"kid": rogue.kid, "jku": "http://127.0.0.1:1/evil.json"},
+        ),
     }
 
 
