@@ -121,6 +121,12 @@ def test_cors_needs_exact_origins(tmp_path, origins):
     assert any(p.startswith("cors.origins") for p in problems(tmp_path, text))
 
 
+def test_end_users_always_have_a_budget(tmp_path):
+    """An issuer without rate_limit still limits each subject (300 a minute)."""
+    text = GOOD + ISSUER.replace("rate_limit = { requests = 120, window_s = 60 }", "")
+    assert load(tmp_path, text).jwt_issuers[0].rate_limit == CallerLimit(300, 60.0)
+
+
 def test_bad_rate_limits_are_named(tmp_path):
     """A rate_limit must be a positive request count per positive window."""
     text = GOOD.replace(
