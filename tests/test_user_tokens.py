@@ -139,6 +139,8 @@ def _forgeries() -> dict[str, str]:
         "missing_exp": mint(RSA, DOC, exp=None),
         "missing_sub": mint(RSA, DOC, sub=None),
         "missing_iat": mint(RSA, DOC, iat=None),
+        "subject_not_a_string": mint(RSA, DOC, sub=12345),
+        "subject_too_long": mint(RSA, DOC, sub="x" * 300),
         "garbage": "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln",
         "no_kid": jwt.encode(_claims(), RSA.private, algorithm="RS256"),
         "embedded_attacker_jwk": jwt.encode(

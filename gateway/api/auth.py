@@ -37,6 +37,7 @@ log = structlog.get_logger("auth")
 JWS_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 MAX_TOKEN_LEN = 8192
 MAX_DOCUMENTS = 20
+MAX_SUBJECT_LEN = 255  # a subject names the caller in logs, audit and its budget
 KEY_TYPES = {  # the JWK key type each asymmetric algorithm needs
     "RS256": "RSA",
     "RS384": "RSA",
@@ -115,8 +116,11 @@ class Authenticator:
         if not documents:
             log.info("token_refused", reason="no usable customer claim")
             raise _invalid()
-        subject = claims.get("sub")
-        name = f"{issuer.name}:{subject if isinstance(subject, str) else '-'}"
+        subject = claims.get("sub", "-")
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LEN:
+            log.info("token_refused", reason="unusable sub")
+            raise _invalid()
+        name = f"{issuer.name}:{subject}"
         return Principal(
             name,
             _scopes(issuer, claims),
@@ -136,7 +140,8 @@ class Authenticator:
         issuer, keys = found
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in issuer.algorithms:
-            raise InvalidTokenError(f"algorithm {alg!r} not allowed for this issuer")
+            shown = str(alg)[:16]
+            raise InvalidTokenError(f"algorithm {shown!r} not allowed for this issuer")
         key: Any
         if alg == "HS256":
             if issuer.hs256_secret is None:
