@@ -41,6 +41,8 @@ from gateway.breaker import CircuitBreaker
 from gateway.cache import Cache, CachedLoader, MemoryCache
 from gateway.cursor import CursorCodec
 from gateway.errors import ConfigError
+from gateway.events.routes import setup_event_routes
+from gateway.events.setup import running_events
 from gateway.http import UpstreamClient
 from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.journal import MemoryJournal, RedisJournal
@@ -265,7 +267,10 @@ def create_app(
                 wait_s=settings.request_timeout_s,
                 clock=clock,
             )
-            yield
+            async with running_events(
+                app, settings, redis_client, connections, loader, session, now
+            ):
+                yield
             await loader.close()
             if redis_client is not None:
                 await redis_client.aclose()
@@ -276,4 +281,5 @@ def create_app(
     setup_routes(app)
     setup_sale_account_routes(app)
     setup_app_routes(app)
+    setup_event_routes(app)
     return app

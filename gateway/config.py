@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.errors import ConfigError
+from gateway.events.config import parse_events, parse_webhooks
 from gateway.frontendconfig import parse_cors, parse_jwt_issuers
 from gateway.keycheck import ReadRecorder, unknown_names
 from gateway.keyconfig import parse_api_keys
@@ -40,7 +41,9 @@ SECRET_LIKE_RE = re.compile(r"pass|secret|token|api_?key|credential", re.IGNOREC
 MIN_CURSOR_SECRET = 32
 MAX_COUNT = 100
 ENV_PREFIX = "GATEWAY_"
-FILE_SECTIONS = frozenset({"api_keys", "connections", "jwt_issuers", "cors"})
+FILE_SECTIONS = frozenset(
+    {"api_keys", "connections", "jwt_issuers", "cors", "events", "webhooks"}
+)
 # A connection table's keys are ConnectionSettings' fields (its id is the table's name).
 CONNECTION_KEYS = frozenset(
     f.name for f in dataclasses.fields(ConnectionSettings) if f.name != "id"
@@ -131,6 +134,17 @@ def read_settings(
         redis_cluster=env.get("REDIS_CLUSTER", "").lower() in {"1", "true", "yes"},
         metrics_port=_metrics_port(env, problems),
     )
+    if doc is not None:
+        events = parse_events(doc.get("events", {}), problems)
+        named = doc.get("connections", {})  # valid or not: each problem said once
+        webhooks = parse_webhooks(
+            doc.get("webhooks", []),
+            env,
+            set(named) if isinstance(named, dict) else set(),
+            events,
+            problems,
+        )
+        settings = dataclasses.replace(settings, events=events, webhooks=webhooks)
     problems.extend(_unknown_variables(env))
     return settings, problems
 
@@ -295,6 +309,7 @@ def _parse_numbers(
         ("cache_stale_s", 3600.0),
         ("rate_limit_window_s", 60.0),
         ("breaker_cooldown_s", 30.0),
+        ("sync_interval_s", 0.0),
     ):
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

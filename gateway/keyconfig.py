@@ -17,7 +17,13 @@ from gateway.settings import ApiKey, CallerLimit
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 KNOWN_SCOPES = frozenset(
-    {"invoices:read", "sale_accounts:read", "sale_accounts:write", "audit:read"}
+    {
+        "admin",
+        "audit:read",
+        "invoices:read",
+        "sale_accounts:read",
+        "sale_accounts:write",
+    }
 )
 API_KEY_KEYS = frozenset(f.name for f in dataclasses.fields(ApiKey))
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.models import Invoice
 from gateway.settings import CallerLimit
 
 
@@ -41,3 +42,11 @@ class Principal:
         return self.documents is None or (
             document is not None and document in self.documents
         )
+
+    def may_see(self, invoice: Invoice) -> bool:
+        """Whether this caller may see `invoice` (events, feeds), decided in one place.
+
+        Its connection must be the caller's; a caller bound to customers must own the
+        invoice's customer document.
+        """
+        return self.may_use(invoice.connection) and self.owns(invoice.customer.document)

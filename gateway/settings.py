@@ -62,6 +62,41 @@ class ConnectionSettings:
     retry_attempts: int = 2  # tries of an idempotent read, the first included
     breaker_failures: int = 5  # consecutive failures that open the circuit
     breaker_cooldown_s: float = 30.0
+    sync_interval_s: float = 0.0  # the change detector's period; 0: not watched
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """One `[[webhooks]]` subscription: where, what, whose, and the signing secret."""
+
+    name: str
+    url: str
+    secret: Secret  # `whsec_<base64>`, read from the environment
+    types: frozenset[str]
+    connections: frozenset[str] | None  # None: every connection
+
+    def wants(self, event_type: str, connection: str) -> bool:
+        """Whether an event of this type about this connection goes to this hook."""
+        return event_type in self.types and (
+            self.connections is None or connection in self.connections
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventSettings:
+    """The `[events]` table: change detection, the event log and webhook delivery."""
+
+    retention_s: float = 7 * 86400.0  # events older than this leave the log
+    lookback_days: int = 90  # due dates watched: today - lookback ...
+    lookahead_days: int = 45  # ... today + lookahead
+    lease_s: float = 5.0  # the sync leader's lease; a dead leader is replaced after it
+    delivery_poll_s: float = 1.0
+    claim_idle_s: float = 30.0  # a delivery untouched this long is taken over
+    retry_base_s: float = 5.0  # first retry delay, doubled per attempt (jittered)
+    retry_max_s: float = 3600.0
+    max_delivery_age_s: float = 86400.0  # then the delivery is dead-lettered
+    delivery_timeout_s: float = 10.0
+    allowed_hosts: frozenset[str] = frozenset()  # `host:port` webhooks may target
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +177,5 @@ class Settings:
     metrics_port: int | None = None  # None: /metrics on the main port
     jwt_issuers: tuple[JwtIssuer, ...] = ()
     cors: CorsSettings | None = None
+    events: EventSettings = field(default_factory=EventSettings)
+    webhooks: tuple[WebhookSettings, ...] = ()

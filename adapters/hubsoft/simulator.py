@@ -85,6 +85,14 @@ class HubsoftSimulator:
         """Logged requests whose path ends with `path_suffix`."""
         return self.board.calls(path_suffix)
 
+    def mark_paid(self, invoice_id: int) -> SimInvoice:
+        """A customer pays invoice `invoice_id` today, in full (a bank's settlement)."""
+        for inv in self.invoices:
+            if inv.id == invoice_id:
+                inv.paid_on, inv.paid_amount = self.today, inv.amount
+                return inv
+        raise KeyError(invoice_id)
+
     # --- app -------------------------------------------------------------------------
     def app(self) -> web.Application:
         """The aiohttp application serving this tenant."""
@@ -98,6 +106,7 @@ class HubsoftSimulator:
         )
         app.router.add_get("/pdf/fatura/{token}", self._pdf)
         app.router.add_post("/__sim/revoke", self._admin_revoke)
+        app.router.add_post("/__sim/pay/{invoice_id}", self._admin_pay)
         self.board.add_admin_routes(app)
         return app
 
@@ -363,6 +372,13 @@ class HubsoftSimulator:
                 for i, (text, value) in enumerate(inv.lines)
             ]
         return row
+
+    async def _admin_pay(self, request: web.Request) -> web.Response:
+        try:
+            inv = self.mark_paid(int(request.match_info["invoice_id"]))
+        except (KeyError, ValueError):
+            return _json({"error": "no such invoice"}, status=404)
+        return _json({"id_fatura": inv.id, "data_pagamento": self.today.isoformat()})
 
     async def _admin_revoke(self, _request: web.Request) -> web.Response:
         self.revoke_tokens()

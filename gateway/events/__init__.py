@@ -1,0 +1,1 @@
+"""Invoice change events: the detector, the durable log, the feed and signed webhooks."""
