@@ -39,6 +39,12 @@ from gateway import preflight
 from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.errors import ConfigError, UpstreamError
+from gateway.events.demo import (
+    SECRET_VAR,
+    demo_events_toml,
+    demo_secret,
+    receiver_app,
+)
 from gateway.faultspec import HELP as FAULT_HELP
 from gateway.faultspec import Fault, parse_faults
 from gateway.hashkey import cmd_hash_key
@@ -54,6 +60,7 @@ HEALTHCHECK_TIMEOUT_S = 3
 DEMO_ISSUER = "https://demo-portal.invalid/"
 DEMO_AUDIENCE = "invoice-gateway"
 DEMO_CUSTOMER = "12345678909"  # Maria: billed by every simulator
+DEMO_SYNC_S = 5  # the demo watches every connection this often
 
 
 def _settings(env: Mapping[str, str]) -> Settings:
@@ -197,7 +204,7 @@ def demo_config(
         cid = up.connection_id
         parts.append(
             f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
-            "cache_fresh_s = 30"
+            f"cache_fresh_s = 30\nsync_interval_s = {DEMO_SYNC_S}"
         )
         if up.currency:
             parts.append(f'currency = "{up.currency}"')
@@ -262,11 +269,16 @@ async def _demo(host: str, port: int, sims: list[DemoUpstream]) -> None:
         runners.append(runner)
         upstreams.append((up, f"http://127.0.0.1:{sim_port}"))
     key = "demo-" + secrets.token_urlsafe(12)
+    hook_secret = demo_secret()
+    runner, hook_port = await _start(receiver_app(hook_secret), "127.0.0.1", 0)
+    runners.append(runner)
     with tempfile.TemporaryDirectory() as tmp:
         signer = demo_signer(Path(tmp) / "jwks.json")
         toml, env = demo_config(
             upstreams, hashlib.sha256(key.encode()).hexdigest(), Path(tmp) / "jwks.json"
         )
+        toml += "\n" + demo_events_toml(hook_port)
+        env[SECRET_VAR] = hook_secret
         path = Path(tmp) / "connections.toml"
         path.write_text(toml, encoding="utf-8")
         env |= {
@@ -340,6 +352,19 @@ def _print_demo(
             lines += [
                 f"  # {text}",
                 f"  curl -s -H 'Authorization: Bearer {key}' '{base}{path}'",
+            ]
+    lines += [
+        "  # Invoice change events, followed live (Server-Sent Events)",
+        f"  curl -sN -H 'Authorization: Bearer {key}' {base}/v1/events/stream",
+    ]
+    for up, url in upstreams:
+        if up.mark_paid_path:
+            lines += [
+                (
+                    f"  # Mark a {up.provider} invoice paid: within {DEMO_SYNC_S} s the"
+                    " demo's webhook receiver prints invoice.paid here"
+                ),
+                f"  curl -s -X POST {url}{up.mark_paid_path}",
             ]
     print("\n".join(lines), flush=True)
 

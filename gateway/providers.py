@@ -210,6 +210,8 @@ class DemoUpstream:
     rate_limit: tuple[int, float] | None = None
     # The simulator's fault switch (name, value, times, *, path=..., ratio=...).
     set_fault: Callable[..., None] | None = None
+    # A POST path on the simulator that marks one unpaid invoice paid (event demos).
+    mark_paid_path: str | None = None
 
 
 @runtime_checkable

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from adapters.hubsoft.simdata import SimInvoice, generate
+from adapters.hubsoft.simdata import DOC_CUSTOMER, SimInvoice, generate
 from adapters.simkit import FaultBoard, json_response, pdf_bytes
 from gateway import jsoncodec
 from gateway.providers import DemoUpstream
@@ -496,4 +496,15 @@ def demo_upstream(today: date | None = None) -> DemoUpstream:
             ),
         ],
         set_fault=sim.board.set,
+        mark_paid_path=f"/__sim/pay/{_demo_unpaid(sim)}",
     )
+
+
+def _demo_unpaid(sim: HubsoftSimulator) -> int:
+    """Maria Silva's most recent unpaid invoice: the one the demo's pay switch settles."""
+    unpaid = [
+        inv
+        for inv in sim.invoices
+        if inv.paid_on is None and inv.customer.code == DOC_CUSTOMER[0]
+    ]
+    return max(unpaid, key=lambda inv: inv.due).id

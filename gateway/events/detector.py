@@ -81,6 +81,7 @@ class ChangeDetector:
         self._now = now
         self._clock = clock
         self.fence: str | None = None
+        self.syncs: dict[str, int] = {}  # completed syncs per connection (metrics)
 
     @property
     def watched(self) -> list[Connection]:
@@ -133,9 +134,11 @@ class ChangeDetector:
         if lookup.from_cache:
             return SyncReport(conn.id, 0, 0, skipped="upstream failed; stale data")
         result = decode_result(lookup.value)
-        return await self._diff_and_commit(
+        report = await self._diff_and_commit(
             conn, fence, result.invoices, result.complete
         )
+        self.syncs[conn.id] = self.syncs.get(conn.id, 0) + 1
+        return report
 
     async def _diff_and_commit(
         self,

@@ -32,6 +32,7 @@ from gateway.events.state import DETECTOR, EVENT_STORE, OUTBOXES
 from gateway.events.store import EventStore, MemoryEventStore
 from gateway.events.webhooks import WebhookWorker
 from gateway.listing import Connection
+from gateway.metrics import counter
 from gateway.settings import Settings
 
 
@@ -87,4 +88,9 @@ def _leader_metric(detector: ChangeDetector) -> list[Metric]:
         "gateway_events_sync_leader", "1 while this process runs the change detector"
     )
     leader.add_metric([], 1 if detector.watched and detector.fence is not None else 0)
-    return [leader]
+    syncs = counter(
+        "gateway_events_syncs", "Change-detector syncs completed here", "connection"
+    )
+    for cid, count in detector.syncs.items():
+        syncs.add_metric([cid], count)
+    return [leader, syncs]
