@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway import jsoncodec
 from gateway.accounts import ACQUIRERS, SALE_PAYMENT_METHODS
 from gateway.api.params import MAX_LIMIT
+from gateway.events.openapi import EVENT_PATHS, EVENT_SCHEMAS
 from gateway.listing import SORTS
 from gateway.models import InvoiceStatus, PaymentMethod
 
@@ -554,7 +555,7 @@ DOCUMENT: dict[str, Any] = {
         "description": "One REST API over many billing upstreams.",
     },
     "security": [{"apiKey": []}, {"userToken": []}],
-    "paths": PATHS,
+    "paths": {**PATHS, **EVENT_PATHS},
     "components": {
         "securitySchemes": {
             "apiKey": {
@@ -570,7 +571,7 @@ DOCUMENT: dict[str, Any] = {
                 "bound to the customer(s) its customer claim names",
             },
         },
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **EVENT_SCHEMAS},
         "responses": {
             "Problem": {
                 "description": "RFC 9457 problem",
