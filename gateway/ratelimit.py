@@ -6,6 +6,10 @@ observe: a token bucket sized from the connection's configured limit (rate and b
 so that no fixed window of the upstream ever sees more than the limit), the upstream's own
 `X-RateLimit-Remaining`/`X-RateLimit-Reset` (at zero remaining, wait for the reset), and a
 pause after a 429 for its `Retry-After`. Without a configured limit only the last two apply.
+
+Background work (the change detector) shares the budget at a lower priority: a call made
+while `BACKGROUND` is set only spends tokens above a reserve kept for live traffic, and
+never holds the queue that live callers wait in.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Protocol
 
@@ -22,6 +27,13 @@ EPOCH_THRESHOLD = (
     1e9  # a Reset value above this is an epoch timestamp, below it a delta
 )
 MAX_RESET_WAIT_S = 120.0
+BACKGROUND: ContextVar[bool] = ContextVar("background_calls", default=False)
+LIVE_SHARE = 0.5  # share of the burst that background calls leave to live traffic
+
+
+def background_reserve(capacity: float) -> float:
+    """Tokens the current caller must leave in the bucket (0 for live traffic)."""
+    return capacity * LIVE_SHARE if BACKGROUND.get() else 0.0
 
 
 class RateLimiter(Protocol):
@@ -77,6 +89,13 @@ class LocalRateLimiter:
 
     async def acquire(self) -> None:
         """Wait for a token (and for any pause), callers served in arrival order."""
+        if BACKGROUND.get():
+            reserve = background_reserve(self.capacity)
+            while True:  # until a token is taken; each wait is bounded
+                wait = self._take_above(reserve)
+                if wait <= 0:
+                    return
+                await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
         async with self._lock:
             while True:
                 now = self._clock()
@@ -93,6 +112,22 @@ class LocalRateLimiter:
                 elif wait <= 0:
                     return
                 await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
+
+    def _take_above(self, reserve: float) -> float:
+        """Take a token only if `reserve` remain after it; else the wait, in seconds."""
+        now = self._clock()
+        if self._blocked_until > now:
+            return self._blocked_until - now
+        if not self.rate:
+            return 0.0
+        self._tokens = min(
+            self.capacity, self._tokens + (now - self._stamp) * self.rate
+        )
+        self._stamp = now
+        if self._tokens >= 1 + reserve:
+            self._tokens -= 1
+            return 0.0
+        return (1 + reserve - self._tokens) / self.rate
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """At zero remaining, hold every call until the announced reset."""

@@ -20,6 +20,7 @@ from gateway.ratelimit import (
     REMAINING,
     RESET,
     LocalRateLimiter,
+    background_reserve,
     parse_reset,
 )
 from gateway.redis_cache import RedisHealth
@@ -35,8 +36,9 @@ local b = redis.call('hmget', KEYS[1], 'tokens', 'stamp')
 local tokens = tonumber(b[1] or ARGV[3])
 local stamp = tonumber(b[2] or ARGV[1])
 tokens = math.min(cap, tokens + (now - stamp) * rate)
+local need = 1 + tonumber(ARGV[4] or '0')
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+if tokens >= need then tokens = tokens - 1 else wait = (need - tokens) / rate end
 redis.call('hset', KEYS[1], 'tokens', tostring(tokens), 'stamp', ARGV[1])
 redis.call('expire', KEYS[1], 3600)
 return tostring(wait)
@@ -74,7 +76,13 @@ class RedisRateLimiter:
             try:
                 wait = float(
                     await self._r.eval(
-                        TAKE, 2, *self._keys, repr(self._clock()), rate, capacity
+                        TAKE,
+                        2,
+                        *self._keys,
+                        repr(self._clock()),
+                        rate,
+                        capacity,
+                        background_reserve(capacity),
                     )
                 )
             except FAILURES as err:

@@ -30,6 +30,7 @@ from gateway.events.store import EventStore, LeaseLostError
 from gateway.listing import Connection, decode_result, encode_result
 from gateway.models import Invoice
 from gateway.providers import InvoiceProvider, InvoiceQuery
+from gateway.ratelimit import BACKGROUND
 from gateway.settings import EventSettings
 
 log = structlog.get_logger("events")
@@ -124,13 +125,17 @@ class ChangeDetector:
                 encode_result(result) if ttl is None else (encode_result(result), *ttl)
             )
 
-        lookup = await self._loader.load(
-            f"{conn.id}:invoices:{query.cache_key()}",
-            load,
-            fresh_s=conn.settings.cache_fresh_s,
-            stale_s=conn.settings.cache_stale_s,
-            force=True,
-        )
+        priority = BACKGROUND.set(True)  # the load task inherits the lower priority
+        try:
+            lookup = await self._loader.load(
+                f"{conn.id}:invoices:{query.cache_key()}",
+                load,
+                fresh_s=conn.settings.cache_fresh_s,
+                stale_s=conn.settings.cache_stale_s,
+                force=True,
+            )
+        finally:
+            BACKGROUND.reset(priority)
         if lookup.from_cache:
             return SyncReport(conn.id, 0, 0, skipped="upstream failed; stale data")
         result = decode_result(lookup.value)
