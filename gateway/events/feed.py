@@ -9,9 +9,12 @@ once and a caller never learns how many it was not shown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import Iterator
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway import jsoncodec
 from gateway.api.handlers import READ_SCOPE, require_scope
@@ -31,6 +34,16 @@ SCAN_BATCH = 500
 MAX_SCAN = 10_000  # events looked at per request, shown or not
 KEEPALIVE_S = 15.0
 DIGITS_RE = re.compile(r"^[0-9]{1,4}$")
+LOG_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+@contextlib.contextmanager
+def log_unavailable() -> Iterator[None]:
+    """The event log cannot be read (Redis away): a 503 the caller may retry, never a 500."""
+    try:
+        yield
+    except LOG_FAILURES as err:
+        raise web.HTTPServiceUnavailable(reason="event log unavailable") from err
 
 
 async def visible_page(
@@ -100,12 +113,13 @@ async def list_events(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     cursor = after or "0-0"
-    while True:
-        events, cursor = await visible_page(store, principal, cursor, types, limit)
-        left = deadline - loop.time()
-        if events or left <= 0:
-            break
-        await store.wait(cursor, left)
+    with log_unavailable():
+        while True:
+            events, cursor = await visible_page(store, principal, cursor, types, limit)
+            left = deadline - loop.time()
+            if events or left <= 0:
+                break
+            await store.wait(cursor, left)
     body = {"data": [e.to_dict() for e in events], "next_cursor": cursor}
     return web.Response(
         body=jsoncodec.dumps(body),
@@ -124,7 +138,8 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             [FieldError("Last-Event-ID", "must be an event id from this stream")]
         )
     store = request.app[EVENT_STORE]
-    cursor = resume or after or await store.latest()
+    with log_unavailable():
+        cursor = resume or after or await store.latest()
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -134,6 +149,21 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     )
     request[STREAMING] = response
     await response.prepare(request)
+    with contextlib.suppress(
+        *LOG_FAILURES
+    ):  # the log went away: end; the client resumes
+        await _follow(response, store, principal, cursor, types)
+    return response
+
+
+async def _follow(
+    response: web.StreamResponse,
+    store: EventStore,
+    principal: Principal,
+    cursor: str,
+    types: frozenset[str],
+) -> None:
+    """Write events as they come, forever (until the client or the log goes away)."""
     while True:
         events, cursor = await visible_page(store, principal, cursor, types, SCAN_BATCH)
         for event in events:
