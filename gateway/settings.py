@@ -89,6 +89,9 @@ class EventSettings:
     retention_s: float = 7 * 86400.0  # events older than this leave the log
     lookback_days: int = 90  # due dates watched: today - lookback ...
     lookahead_days: int = 45  # ... today + lookahead
+    followups: int = (
+        10  # unpaid invoices due before the window, read one by one per sync
+    )
     lease_s: float = 5.0  # the sync leader's lease; a dead leader is replaced after it
     delivery_poll_s: float = 1.0
     claim_idle_s: float = 30.0  # a delivery untouched this long is taken over

@@ -292,3 +292,25 @@ async def test_webhook_to_a_host_not_allowed_never_leaves(build, two_tenants):
 
     [letter] = await eventually(dead)
     assert letter["last_error"] == "destination host is not allowed"
+
+
+async def test_an_unpaid_invoice_leaving_the_window_is_still_followed(
+    build, two_tenants
+):
+    """Due before the window now, still unpaid: read on its own; its payment is reported."""
+    clock = Clock()
+    client, app = await build(clock, events=EventSettings(lookback_days=30))
+    (acme, _), _ = two_tenants
+    [invoice] = unpaid(acme, 1)
+    due = next(inv.due for inv in acme.invoices if inv.id == invoice)
+    # the invoice is now due a day before the window
+    clock.at = NOW + timedelta(days=31 - (TODAY - due).days)
+    await app[DETECTOR].sync_now()  # aged out: followed, unchanged, no event about it
+    acme.mark_paid(invoice)
+    await app[DETECTOR].sync_now()
+    events = await pages(client, API_KEY, 50)
+    about = [e for e in events if e["data"]["remote_id"].endswith(f"-{invoice}")]
+    assert [e["type"] for e in about] == ["invoice.paid"]
+    snapshot = await app[EVENT_STORE].snapshot("acme-isp")
+    # settled: no longer read
+    assert not any(i.endswith(f"-{invoice}") for i in snapshot)

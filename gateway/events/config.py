@@ -32,7 +32,7 @@ SECONDS = (
     "max_delivery_age_s",
     "delivery_timeout_s",
 )
-DAYS = ("lookback_days", "lookahead_days")
+DAYS = ("lookback_days", "lookahead_days", "followups")
 MAX_DAYS = 366
 
 
@@ -59,9 +59,7 @@ def parse_events(raw: Any, problems: list[str]) -> EventSettings:
                 or not isinstance(value, int)
                 or not 0 <= value <= MAX_DAYS
             ):
-                problems.append(
-                    f"{where}: must be a whole number of days, 0 to {MAX_DAYS}"
-                )
+                problems.append(f"{where}: must be a whole number from 0 to {MAX_DAYS}")
             else:
                 values[key] = value
         elif key == "allowed_hosts":

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from gateway.cache import CachedLoader, Loaded
 from gateway.errors import UpstreamError
+from gateway.events.followup import aged_unpaid, follow, rotation
 from gateway.events.lease import Lease
 from gateway.events.model import NewEvent, classify, mark
 from gateway.events.store import EventStore, LeaseLostError
@@ -83,6 +84,7 @@ class ChangeDetector:
         self._clock = clock
         self.fence: str | None = None
         self.syncs: dict[str, int] = {}  # completed syncs per connection (metrics)
+        self._turns: dict[str, int] = {}  # rotation through aged unpaid invoices
 
     @property
     def watched(self) -> list[Connection]:
@@ -112,7 +114,18 @@ class ChangeDetector:
         return [await self.sync(conn, fence) for conn in self.watched]
 
     async def sync(self, conn: Connection, fence: str) -> SyncReport:
-        """Read, diff, commit once; `LeaseLostError` if leadership moved meanwhile."""
+        """Read, diff, commit once; `LeaseLostError` if leadership moved meanwhile.
+
+        Every upstream call made meanwhile (tasks started here inherit it) spends the
+        rate budget at background priority.
+        """
+        priority = BACKGROUND.set(True)
+        try:
+            return await self._sync(conn, fence)
+        finally:
+            BACKGROUND.reset(priority)
+
+    async def _sync(self, conn: Connection, fence: str) -> SyncReport:
         today = self._now().astimezone(conn.settings.timezone).date()
         query = sync_query(conn.adapter, today, self._settings)
         if query is None:
@@ -125,22 +138,19 @@ class ChangeDetector:
                 encode_result(result) if ttl is None else (encode_result(result), *ttl)
             )
 
-        priority = BACKGROUND.set(True)  # the load task inherits the lower priority
-        try:
-            lookup = await self._loader.load(
-                f"{conn.id}:invoices:{query.cache_key()}",
-                load,
-                fresh_s=conn.settings.cache_fresh_s,
-                stale_s=conn.settings.cache_stale_s,
-                force=True,
-            )
-        finally:
-            BACKGROUND.reset(priority)
+        lookup = await self._loader.load(
+            f"{conn.id}:invoices:{query.cache_key()}",
+            load,
+            fresh_s=conn.settings.cache_fresh_s,
+            stale_s=conn.settings.cache_stale_s,
+            force=True,
+        )
         if lookup.from_cache:
             return SyncReport(conn.id, 0, 0, skipped="upstream failed; stale data")
         result = decode_result(lookup.value)
+        window_from = query.due_from  # None: the listing has no window
         report = await self._diff_and_commit(
-            conn, fence, result.invoices, result.complete
+            conn, fence, result.invoices, result.complete, window_from
         )
         self.syncs[conn.id] = self.syncs.get(conn.id, 0) + 1
         return report
@@ -151,6 +161,7 @@ class ChangeDetector:
         fence: str,
         invoices: tuple[Invoice, ...],
         complete: bool,
+        window_from: date | None,
     ) -> SyncReport:
         previous = await self._store.snapshot(conn.id)
         marks = {inv.id: mark(inv) for inv in invoices}
@@ -164,7 +175,19 @@ class ChangeDetector:
             if (kind := classify(previous.get(inv.id), inv)) is not None
         ]
         changed = {i: m for i, m in marks.items() if previous.get(i) != m}
-        dropped = [i for i in previous if i not in marks] if complete else []
+        gone = [i for i in previous if i not in marks] if complete else []
+        aged = [
+            i
+            for i in gone
+            if window_from is not None and aged_unpaid(previous[i], window_from)
+        ]
+        dropped = sorted(set(gone) - set(aged))
+        turn = rotation(aged, self._turns.get(conn.id, 0), self._settings.followups)
+        self._turns[conn.id] = self._turns.get(conn.id, 0) + len(turn)
+        found = await follow(conn, previous, turn, at)
+        events += found.events
+        changed |= found.marks
+        dropped += found.dropped
         await self._store.commit(conn.id, fence, events, changed, dropped)
         for new in events:
             await self._loader.invalidate(f"{conn.id}:invoice:{new.invoice.remote_id}")

@@ -2,7 +2,8 @@
 
 `classify` is the detector's whole decision, pure: given what the last snapshot held for
 an invoice (status and content hash) and the invoice as read now, it names the event, or
-None when nothing changed. A snapshot mark is `<status>|<sha256 of the canonical JSON>`.
+None when nothing changed. A snapshot mark is `<status>|<sha256 of the canonical JSON>|<due
+date>`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from gateway import jsoncodec
@@ -32,7 +34,15 @@ EVENT_ID_RE = re.compile(r"^\d{1,20}-\d{1,20}$")
 def mark(invoice: Invoice) -> str:
     """The snapshot form of an invoice: its status and a hash of its content."""
     body = jsoncodec.dumps(invoice.to_dict(include_remote=False))
-    return f"{invoice.status.value}|{hashlib.sha256(body).hexdigest()}"
+    due = invoice.due_date.isoformat() if invoice.due_date else ""
+    return f"{invoice.status.value}|{hashlib.sha256(body).hexdigest()}|{due}"
+
+
+def parse_mark(value: str) -> tuple[str, date | None]:
+    """The status and due date a mark records."""
+    parts = value.split("|")
+    due = parts[2] if len(parts) > 2 else ""  # noqa: PLR2004 - status|hash|due
+    return parts[0], date.fromisoformat(due) if due else None
 
 
 def classify(previous: str | None, invoice: Invoice) -> str | None:
