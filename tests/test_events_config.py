@@ -11,7 +11,7 @@ from tests.test_settings import ENV, GOOD, PROVIDERS
 
 EVENTS = """
 [events]
-retention_s = 3600
+retention_s = 172800
 allowed_hosts = ["hooks.internal:443"]
 
 [[webhooks]]
@@ -39,7 +39,7 @@ def test_webhooks_and_sync_interval_load(tmp_path):
     assert "whsec" not in repr(hook)
     assert hook.wants("invoice.paid", "acme-isp")
     assert not hook.wants("invoice.created", "acme-isp")
-    assert settings.events.retention_s == 3600
+    assert settings.events.retention_s == 172800
     assert settings.connections[0].sync_interval_s == 60
 
 
@@ -48,12 +48,15 @@ def test_every_webhook_problem_is_listed(tmp_path):
     bad = (
         EVENTS.replace("https://hooks.internal/", "https://elsewhere.example/")
         .replace('["invoice.paid"]', '["invoice.nope"]')
-        .replace("retention_s = 3600", "retention_s = 3600\ncolour = 1")
+        .replace(
+            "retention_s = 172800", "retention_s = 172800\ncolour = 1\nclaim_idle_s = 5"
+        )
     )
     with pytest.raises(ConfigError) as err:
         load(tmp_path, GOOD + bad, LEDGER_SECRET="not-a-whsec")
     text = "\n".join(err.value.problems)
     assert "events.colour: unknown key" in text
+    assert "events.claim_idle_s: must exceed events.delivery_timeout_s" in text
     assert "'elsewhere.example:443' is not in events.allowed_hosts" in text
     assert "webhooks[0].types" in text
     assert "LEDGER_SECRET must hold whsec_" in text

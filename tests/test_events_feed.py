@@ -222,10 +222,14 @@ async def test_bad_feed_parameters_are_400_naming_the_field(build, query, field)
     assert field in {e["field"] for e in body["errors"]}
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_dead_letters_are_listed_for_admins_and_replayed(
-    build, two_tenants, aiohttp_server
+    backend, build, two_tenants, aiohttp_server, request
 ):
     """A delivery failing past its age limit is a dead letter; replay delivers it again."""
+    kw = {}
+    if backend == "redis":
+        kw["redis_url"] = Secret(request.getfixturevalue("redis_server").url)
     receiver = Receiver(fail_first=10**6)
     server = await aiohttp_server(receiver.app())
     events = EventSettings(
@@ -242,7 +246,7 @@ async def test_dead_letters_are_listed_for_admins_and_replayed(
         frozenset({"invoice.paid"}),
         None,
     )
-    client, app = await build(events=events, webhooks=(hook,))
+    client, app = await build(events=events, webhooks=(hook,), **kw)
     (acme, _), _ = two_tenants
     acme.mark_paid(unpaid(acme, 1)[0])
     await app[DETECTOR].sync_now()

@@ -71,7 +71,22 @@ def parse_events(raw: Any, problems: list[str]) -> EventSettings:
                 values[key] = frozenset(h.lower() for h in value)
         else:
             problems.append(f"{where}: unknown key")
-    return EventSettings(**values)
+    return _consistent(EventSettings(**values), problems)
+
+
+def _consistent(settings: EventSettings, problems: list[str]) -> EventSettings:
+    """Settings that only make sense together."""
+    if settings.retention_s < settings.max_delivery_age_s:
+        problems.append(
+            "events.retention_s: must be at least events.max_delivery_age_s "
+            "(deliveries still being retried would be trimmed away)"
+        )
+    if settings.claim_idle_s <= settings.delivery_timeout_s:
+        problems.append(
+            "events.claim_idle_s: must exceed events.delivery_timeout_s "
+            "(a delivery in flight would be taken over and sent twice)"
+        )
+    return settings
 
 
 def parse_webhooks(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from gateway.events.model import StoredEvent
 from gateway.events.outbox import Delivery, dead_letter
@@ -139,6 +139,22 @@ class RedisOutbox:
         await self._client.xadd(self._stream, {"event": event_id, **fields})
         await self._client.hdel(self._dead, event_id)
         return True
+
+    async def leave(self) -> None:
+        """At shutdown: drop this replica's consumer from the group if it holds nothing.
+
+        A consumer with pending entries stays: they are claimed by another replica later.
+        """
+        try:
+            pending = await self._client.xpending_range(
+                self._stream, GROUP, "-", "+", 1, consumername=self._consumer
+            )
+            if not pending:
+                await self._client.xgroup_delconsumer(
+                    self._stream, GROUP, self._consumer
+                )
+        except (RedisError, OSError, TimeoutError):
+            return
 
     async def _finish(self, delivery: Delivery, letter: str) -> None:
         member = f"{delivery.event.invoice_id}\0{_padded(delivery.entry_id)}"

@@ -81,6 +81,9 @@ async def running_events(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for outbox in outboxes.values():
+            if isinstance(outbox, RedisOutbox):
+                await outbox.leave()
 
 
 def _leader_metric(detector: ChangeDetector) -> list[Metric]:
