@@ -123,7 +123,7 @@ async def pages(client, key: str, limit: int, **params) -> list[dict]:
         cursor = body["next_cursor"]
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("backend", ["memory", "redis", "cluster"])
 async def test_feed_pages_every_event_once_and_only_what_the_caller_may_see(
     backend, build, two_tenants, request
 ):
@@ -132,6 +132,10 @@ async def test_feed_pages_every_event_once_and_only_what_the_caller_may_see(
     if backend == "redis":
         redis = request.getfixturevalue("redis_server")
         kw["redis_url"] = Secret(redis.url)
+    if backend == "cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        kw |= {"redis_url": Secret(cluster.url), "redis_cluster": True}
     client, app = await build(**kw)
     (acme, _), (other, _) = two_tenants
     for inv in unpaid(acme, 5):
@@ -180,6 +184,28 @@ async def test_long_poll_answers_when_an_event_arrives(build, two_tenants):
     await app[DETECTOR].sync_now()
     body = await asyncio.wait_for(waiting, 15)
     assert [e["type"] for e in body["data"]] == ["invoice.paid"]
+
+
+async def test_stream_shows_a_limited_key_only_its_connection(build, two_tenants):
+    """SSE from the start: the other connection's earlier events never reach the key."""
+    client, app = await build()
+    (acme, _), (other, _) = two_tenants
+    for inv in unpaid(other, 3):
+        other.mark_paid(inv)
+    await app[DETECTOR].sync_now()  # the other tenant's events come first in the log
+    for inv in unpaid(acme, 2):
+        acme.mark_paid(inv)
+    await app[DETECTOR].sync_now()
+    params = {"after": "0-0"}
+    async with client.get(
+        "/v1/events/stream", params=params, headers=auth(ACME_KEY)
+    ) as resp:
+        connections: list[str] = []
+        while len(connections) < 2:
+            line = (await asyncio.wait_for(resp.content.readline(), 10)).decode()
+            if line.startswith("data: "):
+                connections.append(orjson.loads(line[6:])["connection"])
+    assert connections == ["acme-isp", "acme-isp"]
 
 
 async def test_stream_resumes_after_last_event_id(build, two_tenants):
@@ -260,6 +286,8 @@ async def test_dead_letters_are_listed_for_admins_and_replayed(
     [letter] = await eventually(dead)
     assert letter["event_id"] == event_id
     assert letter["last_error"] == "HTTP 500"
+    assert letter["attempts"] >= 1
+    assert letter["dead_at"].endswith("+00:00")
     async with client.get(url, headers=auth(API_KEY)) as resp:
         assert resp.status == 403  # not an admin
     receiver.fail_first = 0

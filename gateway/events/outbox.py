@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gateway.events.model import StoredEvent
@@ -58,16 +59,20 @@ class Outbox(Protocol):
 
 
 def dead_letter(delivery: Delivery, now: float) -> dict[str, Any]:
-    """The listed form of a dead delivery."""
+    """The listed form of a dead delivery (instants as ISO 8601, UTC)."""
     return {
         "event_id": delivery.event.id,
         "type": delivery.event.type,
         "invoice_id": delivery.event.invoice_id,
         "attempts": delivery.attempts,
-        "first_attempt_at": delivery.first_at,
-        "dead_at": now,
+        "first_attempt_at": _iso(delivery.first_at),
+        "dead_at": _iso(now),
         "last_error": delivery.error,
     }
+
+
+def _iso(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 class MemoryOutbox:

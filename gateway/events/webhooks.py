@@ -31,6 +31,7 @@ from gateway.settings import EventSettings, WebhookSettings
 
 log = structlog.get_logger("webhooks")
 MAX_PARALLEL = 8
+MAX_ANSWER_BYTES = 4096
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -142,7 +143,7 @@ class WebhookWorker:
                 allow_redirects=False,
                 timeout=timeout,
             ) as resp:
-                await resp.read()
+                await resp.content.read(MAX_ANSWER_BYTES)  # the answer is not used
                 if 200 <= resp.status < 300:  # noqa: PLR2004 - the 2xx family
                     return None
                 return f"HTTP {resp.status}"
