@@ -114,7 +114,7 @@ def write_config(
         f"[events]\n{table}"
         f'allowed_hosts = ["127.0.0.1:{receiver_port}"]\n'
         f'[[webhooks]]\nname = "ledger"\nurl = "http://127.0.0.1:{receiver_port}/hook"\n'
-        'types = ["invoice.paid", "invoice.updated", "invoice.created"]\n'
+        'types = ["invoice.paid"]\n'
         'secret_env = "LEDGER_SECRET"\n',
         encoding="utf-8",
     )

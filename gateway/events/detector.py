@@ -195,7 +195,11 @@ class ChangeDetector:
 
     async def _keep_lease(self) -> None:
         while True:
-            held = await self._lease.hold(self.fence)
+            try:
+                held = await self._lease.hold(self.fence)
+            except Exception:  # leading blindly is worse than not leading: step down
+                log.exception("sync_lease_crashed")
+                held = None
             if held != self.fence:
                 log.info("sync_leadership", leader=held is not None)
             self.fence = held
