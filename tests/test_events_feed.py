@@ -229,6 +229,18 @@ async def test_stream_resumes_after_last_event_id(build, two_tenants):
     assert got == ids[1:]
 
 
+async def test_a_cursor_older_than_the_retention_is_gone(build):
+    """Events after a too old cursor may be trimmed: 410, never a silent gap."""
+    client, _ = await build(events=EventSettings(retention_s=3600))
+    async with client.get("/v1/events?after=1000-0", headers=auth(API_KEY)) as resp:
+        assert resp.status == 410
+    headers = {**auth(API_KEY), "Last-Event-ID": "1000-0"}
+    async with client.get("/v1/events/stream", headers=headers) as resp:
+        assert resp.status == 410
+    async with client.get("/v1/events?after=0-0", headers=auth(API_KEY)) as resp:
+        assert resp.status == 200  # from the start: whatever is retained
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -18,11 +19,11 @@ from redis.exceptions import RedisError
 
 from gateway import jsoncodec
 from gateway.api.handlers import READ_SCOPE, require_scope
-from gateway.api.state import STREAMING
+from gateway.api.state import SETTINGS, STREAMING
 from gateway.errors import FieldError, InvalidRequestError
 from gateway.events.model import EVENT_ID_RE, EVENT_TYPES, StoredEvent
 from gateway.events.state import EVENT_STORE
-from gateway.events.store import EventStore
+from gateway.events.store import EventStore, id_key
 from gateway.principal import Principal
 
 FEED_PARAMS = frozenset({"after", "types", "limit", "wait_s"})
@@ -33,6 +34,7 @@ MAX_WAIT_S = 30
 SCAN_BATCH = 500
 MAX_SCAN = 10_000  # events looked at per request, shown or not
 KEEPALIVE_S = 15.0
+START = "0-0"
 DIGITS_RE = re.compile(r"^[0-9]{1,4}$")
 LOG_FAILURES = (RedisError, OSError, TimeoutError)
 
@@ -92,6 +94,18 @@ def _parse(
     return after, types
 
 
+def _retained(request: web.Request, cursor: str | None) -> str | None:
+    """The cursor, unless it is older than the retention (events after it may be gone)."""
+    if cursor is None or cursor == START:
+        return cursor
+    retention_s = request.app[SETTINGS].events.retention_s
+    if id_key(cursor)[0] < (time.time() - retention_s) * 1000:
+        raise web.HTTPGone(
+            reason="cursor older than the event retention; start again without one"
+        )
+    return cursor
+
+
 def _bounded(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -107,12 +121,13 @@ async def list_events(request: web.Request) -> web.Response:
     """`GET /v1/events`: a page of events after `after`, waiting up to `wait_s` for one."""
     principal = require_scope(request, READ_SCOPE)
     after, types = _parse(request, FEED_PARAMS)
+    after = _retained(request, after)
     limit = _bounded(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     wait_s = _bounded(request, "wait_s", 0, 0, MAX_WAIT_S)
     store = request.app[EVENT_STORE]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
-    cursor = after or "0-0"
+    cursor = after or START
     with log_unavailable():
         while True:
             events, cursor = await visible_page(store, principal, cursor, types, limit)
@@ -138,8 +153,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             [FieldError("Last-Event-ID", "must be an event id from this stream")]
         )
     store = request.app[EVENT_STORE]
+    start = _retained(request, resume or after)
     with log_unavailable():
-        cursor = resume or after or await store.latest()
+        cursor = start or await store.latest()
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

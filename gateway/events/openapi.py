@@ -58,6 +58,7 @@ EVENT_PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json("EventPage"),
                 "400": PROBLEM,
+                "410": PROBLEM,
                 "401": PROBLEM,
                 "403": PROBLEM,
             },
@@ -77,6 +78,7 @@ EVENT_PATHS: dict[str, Any] = {
                     "content": {"text/event-stream": {"schema": {"type": "string"}}},
                 },
                 "400": PROBLEM,
+                "410": PROBLEM,
                 "401": PROBLEM,
                 "403": PROBLEM,
             },
