@@ -24,6 +24,7 @@ from adapters.hubsoft.simulator import (
     USERNAME,
     HubsoftSimulator,
 )
+from tests.support import CURSOR_SECRET
 from tests.test_multiprocess import free_port
 
 ADMIN_KEY = "events-admin-key-0123"
@@ -136,7 +137,7 @@ class Gateways:
         env = {
             **os.environ,
             "GATEWAY_CONFIG": str(self.config),
-            "GATEWAY_CURSOR_SECRET": "e" * 40,
+            "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
             "GATEWAY_STATE_DIR": str(self.state_dir),
             "GATEWAY_LOG_LEVEL": "info",
             "REDIS_URL": self.redis_url,
@@ -163,6 +164,9 @@ class Gateways:
         self.procs[base] = proc
 
         async def up() -> bool:
+            if proc.returncode is not None:
+                log.flush()
+                raise AssertionError(f"gateway exited at start: {_text_of(log.name)}")
             try:
                 async with (
                     aiohttp.ClientSession() as http,
@@ -190,6 +194,11 @@ class Gateways:
         self.procs.clear()
         for log in self.logs:
             log.close()
+
+
+def _text_of(path: str) -> str:
+    """A process's log file, for a failure message."""
+    return Path(path).read_text(encoding="utf-8", errors="replace")
 
 
 async def is_leader(base: str) -> bool:
