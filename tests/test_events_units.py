@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from datetime import date
@@ -100,3 +101,25 @@ async def test_feed_is_503_while_redis_is_away(
     async with client.get("/v1/events", headers=headers) as resp:
         assert resp.status == 503
         assert resp.content_type == "application/problem+json"
+
+
+async def test_a_replica_busy_delivering_keeps_its_claims(redis_server):
+    """Touching its entries during a long pass keeps another replica from taking them."""
+    client = Redis.from_url(redis_server.url)
+    try:
+        one = RedisOutbox(client, "ledger", "replica-1", claim_idle_s=4)
+        two = RedisOutbox(client, "ledger", "replica-2", claim_idle_s=4)
+        await one.due(time.time())  # creates the group
+        await client.xadd(outbox_key("ledger"), event(1, "a"))
+        [held] = await one.due(time.time())
+        await asyncio.sleep(1.5)
+        await one.touch()
+        await asyncio.sleep(1.5)  # 3 s since taken, 1.5 s since touched: not abandoned
+        assert await two.due(time.time()) == []
+        pending = await client.xpending_range(
+            outbox_key("ledger"), "delivery", "-", "+", 5
+        )
+        assert [p["consumer"] for p in pending] == [b"replica-1"]
+        assert held.event.id == "1-0"
+    finally:
+        await client.aclose()

@@ -37,6 +37,10 @@ class Outbox(Protocol):
         """Deliveries to attempt now: each its invoice's oldest, its retry time reached."""
         ...
 
+    async def touch(self) -> None:
+        """Show this replica is alive and still owns what it holds (long passes)."""
+        ...
+
     async def succeeded(self, delivery: Delivery) -> None:
         """Delivered: forget it (the next entry of the invoice becomes due)."""
         ...
@@ -96,6 +100,9 @@ class MemoryOutbox:
         for delivery in self._pending.values():
             heads.setdefault(delivery.event.invoice_id, delivery)
         return [d for d in heads.values() if d.next_at <= now]
+
+    async def touch(self) -> None:
+        """One process: nobody else could take anything over."""
 
     async def succeeded(self, delivery: Delivery) -> None:
         """Forget it."""

@@ -100,6 +100,17 @@ class RedisOutbox:
                 out.append(delivery)
         return out
 
+    async def touch(self) -> None:
+        """Re-claim our pending entries (ids only), which resets their idle time."""
+        pending = await self._client.xpending_range(
+            self._stream, GROUP, "-", "+", BATCH, consumername=self._consumer
+        )
+        ids = [_text(p["message_id"]) for p in pending]
+        if ids:
+            await self._client.xclaim(
+                self._stream, GROUP, self._consumer, 0, ids, justid=True
+            )
+
     async def succeeded(self, delivery: Delivery) -> None:
         """Ack, unblock the invoice's next entry, forget the retry state."""
         await self._finish(delivery, "")

@@ -91,8 +91,23 @@ class WebhookWorker:
             async with limit:
                 await self._attempt(delivery)
 
-        await asyncio.gather(*(one(d) for d in due))
+        heartbeat = asyncio.create_task(self._keep_claims())
+        try:
+            await asyncio.gather(*(one(d) for d in due))
+        finally:
+            heartbeat.cancel()
         return len(due)
+
+    async def _keep_claims(self) -> None:
+        """While a long pass runs, keep what it holds from being taken over as abandoned."""
+        while True:
+            await asyncio.sleep(self._settings.claim_idle_s / 3)
+            try:
+                await self._outbox.touch()
+            except (RedisError, OSError, TimeoutError) as err:
+                log.warning(
+                    "webhook_touch_failed", webhook=self._hook.name, reason=str(err)
+                )
 
     async def _attempt(self, delivery: Delivery) -> None:
         error = await self._post(delivery)
