@@ -74,8 +74,9 @@ def paid_deliveries(receiver: Receiver, invoice_id: int) -> list[dict]:
 async def test_paid_invoice_is_delivered_once_and_signed(
     gateways, redis_server, hubsoft_sim, receiver
 ):
-    """A payment upstream becomes exactly one signed invoice.paid at the receiver."""
+    """A payment upstream becomes exactly one signed invoice.paid, with two replicas up."""
     await gateways.start()
+    await gateways.start()  # both deliver webhooks; only one may deliver this event
     await baseline_taken(redis_server)
     invoice_id = unpaid_in_window(hubsoft_sim, datetime.now().date())  # noqa: DTZ005
     hubsoft_sim.mark_paid(invoice_id)
