@@ -358,3 +358,23 @@ async def test_an_unpaid_invoice_leaving_the_window_is_still_followed(
     snapshot = await app[EVENT_STORE].snapshot("acme-isp")
     # settled: no longer read
     assert not any(i.endswith(f"-{invoice}") for i in snapshot)
+
+
+async def test_an_event_names_an_invoice_the_api_serves_fresh(build, two_tenants):
+    """The event's invoice id is the API's; its cached copy is dropped, so reads agree."""
+    client, app = await build()
+    (acme, _), _ = two_tenants
+    invoice = unpaid(acme, 1)[0]
+    baseline = await app[EVENT_STORE].snapshot("acme-isp")
+    [invoice_id] = [i for i in baseline if i.endswith(f"-{invoice}")]
+    url = f"/v1/invoices/{invoice_id}"
+    async with client.get(url, headers=auth(API_KEY)) as resp:
+        assert (await resp.json())["status"] == "overdue"  # now cached for a minute
+    acme.mark_paid(invoice)
+    await app[DETECTOR].sync_now()
+    [event] = await pages(client, API_KEY, 10)
+    assert event["data"]["id"] == invoice_id
+    async with client.get(url, headers=auth(API_KEY)) as resp:
+        assert (await resp.json())[
+            "status"
+        ] == "paid"  # the event dropped the stale copy
