@@ -167,9 +167,15 @@ async def test_only_the_calendar_moving_makes_an_invoice_overdue(build, two_tena
     assert [e["data"]["status"] for e in overdue] == ["overdue"]
 
 
-async def test_long_poll_answers_when_an_event_arrives(build, two_tenants):
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_long_poll_answers_when_an_event_arrives(
+    backend, build, two_tenants, request
+):
     """A feed request waiting (wait_s) returns the event recorded meanwhile."""
-    client, app = await build()
+    kw = {}
+    if backend == "redis":
+        kw["redis_url"] = Secret(request.getfixturevalue("redis_server").url)
+    client, app = await build(**kw)
     (acme, _), _ = two_tenants
 
     async def poll():

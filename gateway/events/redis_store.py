@@ -10,14 +10,15 @@ than the retention leave the log (`XADD ... MINID ~`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from gateway.events.model import NewEvent, StoredEvent
-from gateway.events.store import BASELINE, LeaseLostError
+from gateway.events.store import BASELINE, LeaseLostError, id_key
 from gateway.settings import WebhookSettings
 
 PREFIX = "ig:v1:{events}:"
@@ -78,6 +79,9 @@ class RedisEventStore:
         self._webhooks = webhooks
         self._retention_s = retention_s
         self._clock = clock
+        self._latest = "0-0"  # the newest id the tail poller saw
+        self._tick = asyncio.Event()  # set (and replaced) when it moves
+        self._tailer: asyncio.Task[None] | None = None
 
     async def snapshot(self, connection: str) -> dict[str, str] | None:
         """The marks of the last commit; None before the first."""
@@ -138,10 +142,37 @@ class RedisEventStore:
         return rows[0][0].decode() if rows else "0-0"
 
     async def wait(self, after: str, timeout_s: float) -> None:
-        """Poll the log's tail until something follows `after` (or the timeout)."""
-        deadline = self._clock() + timeout_s
-        while not await self.read(after, 1):
-            left = deadline - self._clock()
-            if left <= 0:
-                return
-            await asyncio.sleep(min(POLL_S, left))
+        """Until the log's tail passes `after` (or the timeout).
+
+        One task per process polls the tail and wakes every waiter, so a thousand
+        long-polls cost Redis one small read per poll interval, not a thousand.
+        """
+        if await self.read(after, 1):
+            return
+        if self._tailer is None or self._tailer.done():
+            self._tailer = asyncio.create_task(self._tail())
+        try:
+            async with asyncio.timeout(timeout_s):
+                while id_key(self._latest) <= id_key(after):
+                    await self._tick.wait()
+        except TimeoutError:
+            return
+
+    async def close(self) -> None:
+        """Stop the tail poller."""
+        if self._tailer is not None:
+            self._tailer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tailer
+
+    async def _tail(self) -> None:
+        while True:
+            try:
+                latest = await self.latest()
+            except (RedisError, OSError, TimeoutError):
+                latest = self._latest  # waiters time out; the feed answers empty
+            if latest != self._latest:
+                self._latest = latest
+                self._tick.set()
+                self._tick = asyncio.Event()
+            await asyncio.sleep(POLL_S)

@@ -84,6 +84,7 @@ async def running_events(
         for outbox in outboxes.values():
             if isinstance(outbox, RedisOutbox):
                 await outbox.leave()
+        await store.close()
 
 
 def _leader_metric(detector: ChangeDetector) -> list[Metric]:

@@ -58,6 +58,10 @@ class EventStore(Protocol):
         """The newest event's id ("0-0" when the log is empty)."""
         ...
 
+    async def close(self) -> None:
+        """Stop any background work (at shutdown)."""
+        ...
+
 
 def id_key(event_id: str) -> tuple[int, int]:
     """An event id as a sortable pair."""
@@ -145,6 +149,9 @@ class MemoryEventStore:
     async def latest(self) -> str:
         """The newest event's id."""
         return self._events[-1].id if self._events else "0-0"
+
+    async def close(self) -> None:
+        """Nothing runs in the background."""
 
     def _next_key(self) -> tuple[int, int]:
         ms = int(self._clock() * 1000)
