@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import aiohttp
 import orjson
 import pytest
 from standardwebhooks import Webhook
@@ -94,7 +95,7 @@ async def test_receiver_failing_three_times_gets_the_fourth_try(
     gateways, redis_server, hubsoft_sim, receiver
 ):
     """Three 500s, then success: four tries of one delivery, one webhook-id throughout."""
-    await gateways.start()
+    base = await gateways.start()
     await baseline_taken(redis_server)
     invoice_id = unpaid_in_window(hubsoft_sim, datetime.now().date())  # noqa: DTZ005
     hubsoft_sim.mark_paid(invoice_id)
@@ -102,6 +103,13 @@ async def test_receiver_failing_three_times_gets_the_fourth_try(
     attempts = receiver.received
     assert [a["status"] for a in attempts] == [500, 500, 500, 204]
     assert len({a["headers"]["webhook-id"] for a in attempts}) == 1
+    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
+        metrics = await resp.text()
+    for outcome, count in (("delivered", 1), ("failed", 3)):
+        line = (
+            f'gateway_webhook_deliveries_total{{outcome="{outcome}",webhook="ledger"}}'
+        )
+        assert f"{line} {count}.0" in metrics
 
 
 @pytest.mark.parametrize(

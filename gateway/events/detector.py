@@ -84,6 +84,7 @@ class ChangeDetector:
         self._clock = clock
         self.fence: str | None = None
         self.syncs: dict[str, int] = {}  # completed syncs per connection (metrics)
+        self.recorded: dict[str, int] = {}  # events recorded per connection (metrics)
         self._turns: dict[str, int] = {}  # rotation through aged unpaid invoices
 
     @property
@@ -189,6 +190,7 @@ class ChangeDetector:
         changed |= found.marks
         dropped += found.dropped
         await self._store.commit(conn.id, fence, events, changed, dropped)
+        self.recorded[conn.id] = self.recorded.get(conn.id, 0) + len(events)
         for new in events:
             await self._loader.invalidate(f"{conn.id}:invoice:{new.invoice.remote_id}")
         return SyncReport(conn.id, len(invoices), len(events))

@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.api.state import METRICS
 from gateway.cache import CachedLoader
@@ -67,14 +67,13 @@ async def running_events(
     store, outboxes, lease = _stores(settings, redis, clock)
     detector = ChangeDetector(connections, loader, store, lease, settings.events, now)
     app[EVENT_STORE], app[OUTBOXES], app[DETECTOR] = store, outboxes, detector
-    app[METRICS].watch(lambda: _leader_metric(detector))
-    tasks = [asyncio.create_task(detector.run())]
-    tasks += [
-        asyncio.create_task(
-            WebhookWorker(hook, outboxes[hook.name], session, settings.events).run()
-        )
+    workers = {
+        hook.name: WebhookWorker(hook, outboxes[hook.name], session, settings.events)
         for hook in settings.webhooks
-    ]
+    }
+    app[METRICS].watch(lambda: _metrics(detector, workers))
+    tasks = [asyncio.create_task(detector.run())]
+    tasks += [asyncio.create_task(worker.run()) for worker in workers.values()]
     try:
         yield
     finally:
@@ -87,7 +86,10 @@ async def running_events(
         await store.close()
 
 
-def _leader_metric(detector: ChangeDetector) -> list[Metric]:
+def _metrics(
+    detector: ChangeDetector, workers: dict[str, WebhookWorker]
+) -> list[Metric]:
+    """Leadership, syncs and events per connection, delivery outcomes per webhook."""
     leader = GaugeMetricFamily(
         "gateway_events_sync_leader", "1 while this process runs the change detector"
     )
@@ -97,4 +99,17 @@ def _leader_metric(detector: ChangeDetector) -> list[Metric]:
     )
     for cid, count in detector.syncs.items():
         syncs.add_metric([cid], count)
-    return [leader, syncs]
+    recorded = counter(
+        "gateway_events_recorded", "Invoice events recorded here", "connection"
+    )
+    for cid, count in detector.recorded.items():
+        recorded.add_metric([cid], count)
+    deliveries = CounterMetricFamily(
+        "gateway_webhook_deliveries",
+        "Webhook attempts made here: delivered, failed (to be retried), dead",
+        labels=["webhook", "outcome"],
+    )
+    for name, worker in workers.items():
+        for outcome, count in sorted(worker.outcomes.items()):
+            deliveries.add_metric([name, outcome], count)
+    return [leader, syncs, recorded, deliveries]

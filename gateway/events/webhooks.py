@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import aiohttp
@@ -70,6 +71,7 @@ class WebhookWorker:
         self._clock = clock
         self._rng = rng or random.SystemRandom()
         self._allowed = host_of(hook.url) in settings.allowed_hosts
+        self.outcomes: Counter[str] = Counter()  # delivered | failed | dead (metrics)
 
     async def run(self) -> None:
         """Deliver forever; an unreachable Redis is waited out, never fatal."""
@@ -114,6 +116,7 @@ class WebhookWorker:
         now = self._clock()
         if error is None:
             await self._outbox.succeeded(delivery)
+            self.outcomes["delivered"] += 1
             log.info(
                 "webhook_delivered",
                 webhook=self._hook.name,
@@ -132,8 +135,10 @@ class WebhookWorker:
         )
         if retry_at - (failed.first_at or now) > self._settings.max_delivery_age_s:
             await self._outbox.dead(failed, now)
+            self.outcomes["dead"] += 1
         else:
             await self._outbox.retry_later(failed)
+            self.outcomes["failed"] += 1
 
     async def _post(self, delivery: Delivery) -> str | None:
         """None on success, else a short reason (never the secret or the body)."""
