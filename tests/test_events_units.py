@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import time
 from datetime import date
 from decimal import Decimal
@@ -15,8 +16,9 @@ from gateway.events.model import StoredEvent, classify, mark
 from gateway.events.outbox import with_failure
 from gateway.events.redis_outbox import RedisOutbox
 from gateway.events.redis_store import outbox_key
+from gateway.events.webhooks import backoff_s
 from gateway.models import Customer, Invoice, InvoiceStatus
-from gateway.settings import Secret
+from gateway.settings import EventSettings, Secret
 from tests.support import API_KEY, hubsoft_connection, make_settings
 
 OPEN = Invoice(
@@ -123,3 +125,12 @@ async def test_a_replica_busy_delivering_keeps_its_claims(redis_server):
         assert held.event.id == "1-0"
     finally:
         await client.aclose()
+
+
+def test_backoff_doubles_to_its_cap_with_jitter():
+    """Retry delays double from the base up to the cap, each jittered to half..all of it."""
+    settings = EventSettings(retry_base_s=5, retry_max_s=3600)
+    rng = random.Random(1)  # noqa: S311 - repeatable jitter, not secrecy
+    for attempts, ceiling in ((1, 5), (2, 10), (4, 40), (20, 3600), (5000, 3600)):
+        delay = backoff_s(attempts, settings, rng)
+        assert ceiling / 2 <= delay <= ceiling

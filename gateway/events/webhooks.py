@@ -33,6 +33,7 @@ from gateway.settings import EventSettings, WebhookSettings
 log = structlog.get_logger("webhooks")
 MAX_PARALLEL = 8
 MAX_ANSWER_BYTES = 4096
+MAX_DOUBLINGS = 60  # far past any cap; keeps the power finite
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -44,10 +45,13 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 def backoff_s(attempts: int, settings: EventSettings, rng: random.Random) -> float:
-    """Delay before the next try: doubling from the base, capped, with full jitter."""
-    ceiling: float = min(
-        settings.retry_max_s, settings.retry_base_s * 2.0 ** (attempts - 1)
-    )
+    """Delay before the next try: doubling from the base, capped, then jittered.
+
+    The jitter draws between half and all of it, so receivers coming back after an
+    outage are not hit by every replica's retries at the same instant.
+    """
+    doublings = min(attempts - 1, MAX_DOUBLINGS)
+    ceiling: float = min(settings.retry_max_s, settings.retry_base_s * 2.0**doublings)
     return ceiling * (0.5 + rng.random() / 2)
 
 
