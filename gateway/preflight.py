@@ -75,7 +75,18 @@ def startup_fields(
         "cache": cache,
         "state": state,
         "connections": [f"{c.id} ({c.provider})" for c in settings.connections],
+        "events": events_summary(settings),
     }
+
+
+def events_summary(settings: Settings) -> str:
+    """Which connections are watched for changes, where events live, which webhooks."""
+    watched = [c.id for c in settings.connections if c.sync_interval_s > 0]
+    if not watched and not settings.webhooks:
+        return "off"
+    log = "redis" if settings.redis_url else "memory (not durable)"
+    hooks = ", ".join(h.name for h in settings.webhooks) or "none"
+    return f"watching {', '.join(watched) or 'none'}; log {log}; webhooks {hooks}"
 
 
 def port_problem(host: str, port: int) -> str | None:

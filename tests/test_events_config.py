@@ -6,6 +6,7 @@ import pytest
 
 from gateway.config import load_settings
 from gateway.errors import ConfigError
+from gateway.preflight import events_summary
 from tests.events_support import WEBHOOK_SECRET
 from tests.test_settings import ENV, GOOD, PROVIDERS
 
@@ -61,3 +62,13 @@ def test_every_webhook_problem_is_listed(tmp_path):
     assert "webhooks[0].types" in text
     assert "LEDGER_SECRET must hold whsec_" in text
     assert "not-a-whsec" not in text
+
+
+def test_start_up_line_says_what_is_watched_and_where_events_live(tmp_path):
+    """The start-up summary names watched connections, the log (memory: not durable), hooks."""
+    text = GOOD.replace("timeout_s = 7", "timeout_s = 7\nsync_interval_s = 60")
+    settings = load(tmp_path, text + EVENTS, LEDGER_SECRET=WEBHOOK_SECRET)
+    assert events_summary(settings) == (
+        "watching acme-isp; log memory (not durable); webhooks ledger"
+    )
+    assert events_summary(load(tmp_path, GOOD)) == "off"
