@@ -316,6 +316,15 @@ async def test_dead_letters_are_listed_for_admins_and_replayed(
     assert orjson.loads(receiver.delivered()[0]["body"])["type"] == "invoice.paid"
     assert await dead() == []
 
+    async def log():
+        async with client.get(url, headers=auth(ADMIN)) as resp:
+            return (await resp.json())["recent"]
+
+    outcomes = [a["outcome"] for a in await eventually(log)]
+    assert outcomes[0] == "delivered"  # newest first: the replay's success
+    assert "dead" in outcomes
+    assert outcomes[-1] == "failed"  # the very first attempt
+
 
 async def test_webhook_to_a_host_not_allowed_never_leaves(build, two_tenants):
     """A destination outside allowed_hosts is refused before any byte is sent."""

@@ -88,7 +88,7 @@ EVENT_PATHS: dict[str, Any] = {
     },
     "/v1/webhooks/{name}/deliveries": {
         "get": {
-            "summary": "A webhook's dead letters (admin scope)",
+            "summary": "A webhook's recent attempts and dead letters (admin scope)",
             "parameters": [NAME],
             "responses": {
                 "200": _json("DeadLetters"),
@@ -135,6 +135,7 @@ EVENT_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "webhook": {"type": "string"},
+            "recent": {"type": "array", "items": {"type": "object"}},
             "dead_letters": {"type": "array", "items": {"type": "object"}},
         },
     },

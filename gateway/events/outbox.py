@@ -10,7 +10,7 @@ replayable. The memory outbox serves a single process and is lost with it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -57,6 +57,14 @@ class Outbox(Protocol):
         """The dead letters, oldest event first."""
         ...
 
+    async def log_attempt(self, delivery: Delivery, outcome: str, now: float) -> None:
+        """Add one attempt to the recent delivery log (bounded, newest first)."""
+        ...
+
+    async def recent(self) -> list[dict[str, Any]]:
+        """The most recent attempts, newest first."""
+        ...
+
     async def replay(self, event_id: str) -> bool:
         """Queue a dead letter again (same event id); False if there is none."""
         ...
@@ -75,6 +83,24 @@ def dead_letter(delivery: Delivery, now: float) -> dict[str, Any]:
     }
 
 
+RECENT = 100  # attempts kept in the delivery log
+
+
+def attempt_entry(delivery: Delivery, outcome: str, now: float) -> dict[str, Any]:
+    """One line of the delivery log."""
+    return {
+        "event_id": delivery.event.id,
+        "type": delivery.event.type,
+        "invoice_id": delivery.event.invoice_id,
+        "attempt": delivery.attempts
+        if outcome != "delivered"
+        else delivery.attempts + 1,
+        "outcome": outcome,
+        "error": delivery.error if outcome != "delivered" else None,
+        "at": _iso(now),
+    }
+
+
 def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
@@ -86,6 +112,7 @@ class MemoryOutbox:
         """Empty."""
         self._pending: OrderedDict[str, Delivery] = OrderedDict()
         self._dead: dict[str, tuple[StoredEvent, dict[str, Any]]] = {}
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self._seq = 0
 
     def add(self, event: StoredEvent) -> None:
@@ -121,6 +148,14 @@ class MemoryOutbox:
     async def dead_letters(self) -> list[dict[str, Any]]:
         """Every dead letter."""
         return [letter for _, letter in self._dead.values()]
+
+    async def log_attempt(self, delivery: Delivery, outcome: str, now: float) -> None:
+        """Remember the attempt (the oldest fall off)."""
+        self._recent.appendleft(attempt_entry(delivery, outcome, now))
+
+    async def recent(self) -> list[dict[str, Any]]:
+        """The kept attempts, newest first."""
+        return list(self._recent)
 
     async def replay(self, event_id: str) -> bool:
         """Queue it again, attempts reset."""

@@ -17,7 +17,7 @@ import orjson
 from redis.exceptions import RedisError, ResponseError
 
 from gateway.events.model import StoredEvent
-from gateway.events.outbox import Delivery, dead_letter
+from gateway.events.outbox import RECENT, Delivery, attempt_entry, dead_letter
 from gateway.events.redis_store import key, outbox_key
 
 GROUP = "delivery"
@@ -72,6 +72,7 @@ class RedisOutbox:
         self._order = key("order", webhook)
         self._state = key("state", webhook)
         self._dead = key("dead", webhook)
+        self._log = key("attempts", webhook)
         self._ready = False
 
     async def due(self, now: float) -> list[Delivery]:
@@ -140,6 +141,18 @@ class RedisOutbox:
         for letter in letters:
             letter.pop("fields", None)
         return sorted(letters, key=lambda x: _padded(x["event_id"]))
+
+    async def log_attempt(self, delivery: Delivery, outcome: str, now: float) -> None:
+        """Push the attempt on the shared log, trimmed to the most recent."""
+        entry = orjson.dumps(attempt_entry(delivery, outcome, now))
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.lpush(self._log, entry)
+            pipe.ltrim(self._log, 0, RECENT - 1)
+            await pipe.execute()
+
+    async def recent(self) -> list[dict[str, Any]]:
+        """The kept attempts of every replica, newest first."""
+        return [orjson.loads(x) for x in await self._client.lrange(self._log, 0, -1)]
 
     async def replay(self, event_id: str) -> bool:
         """Append the dead letter's event to the outbox again (same event id)."""

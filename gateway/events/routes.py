@@ -24,10 +24,14 @@ def _outbox(request: web.Request) -> tuple[str, Outbox]:
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
-    """`GET /v1/webhooks/{name}/deliveries`: the dead letters (admin scope)."""
+    """`GET /v1/webhooks/{name}/deliveries`: recent attempts and dead letters (admin)."""
     require_scope(request, ADMIN_SCOPE)
     name, outbox = _outbox(request)
-    body = {"webhook": name, "dead_letters": await outbox.dead_letters()}
+    body = {
+        "webhook": name,
+        "recent": await outbox.recent(),
+        "dead_letters": await outbox.dead_letters(),
+    }
     return web.Response(body=jsoncodec.dumps(body), content_type="application/json")
 
 

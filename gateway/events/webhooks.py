@@ -120,6 +120,7 @@ class WebhookWorker:
         now = self._clock()
         if error is None:
             await self._outbox.succeeded(delivery)
+            await self._outbox.log_attempt(delivery, "delivered", now)
             self.outcomes["delivered"] += 1
             log.info(
                 "webhook_delivered",
@@ -139,10 +140,12 @@ class WebhookWorker:
         )
         if retry_at - (failed.first_at or now) > self._settings.max_delivery_age_s:
             await self._outbox.dead(failed, now)
-            self.outcomes["dead"] += 1
+            outcome = "dead"
         else:
             await self._outbox.retry_later(failed)
-            self.outcomes["failed"] += 1
+            outcome = "failed"
+        await self._outbox.log_attempt(failed, outcome, now)
+        self.outcomes[outcome] += 1
 
     async def _post(self, delivery: Delivery) -> str | None:
         """None on success, else a short reason (never the secret or the body)."""
