@@ -36,7 +36,7 @@ from jwt.algorithms import OKPAlgorithm
 
 import adapters
 from gateway import preflight
-from gateway.app import create_app
+from gateway.app import create_app, token_store
 from gateway.config import load_settings
 from gateway.errors import ConfigError, UpstreamError
 from gateway.events.demo import (
@@ -53,7 +53,6 @@ from gateway.logs import configure_logging
 from gateway.providers import DemoUpstream, ProviderContext
 from gateway.serving import serve_one
 from gateway.settings import Settings
-from gateway.tokenfile import FileTokenStore
 from gateway.tokens import LocalTokenProvider
 
 HEALTHCHECK_TIMEOUT_S = 3
@@ -130,10 +129,8 @@ async def _authorize(settings: Settings, provider: str, connection: str) -> None
         raise ConfigError(
             [f"--connection: no {provider} connection {connection!r} configured"]
         )
-    assert settings.state_dir is not None  # noqa: S101 - load_settings always sets it
-    store = FileTokenStore(settings.state_dir)
     run = adapters.load_authorizer(provider)
-    async with aiohttp.ClientSession() as session:
+    async with token_store(settings) as store, aiohttp.ClientSession() as session:
         http = UpstreamClient(session, conn.id, conn.base_url, conn.timeout_s)
         ctx = ProviderContext(
             conn, http, LocalTokenProvider(), now=lambda: datetime.now(UTC)

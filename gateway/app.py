@@ -7,6 +7,7 @@ its configuration fails start-up together with every other such problem.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -54,12 +55,12 @@ from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
 from gateway.redis_idempotency import RedisIdempotencyStore
 from gateway.redis_ratelimit import RedisRateLimiter
-from gateway.redis_tokens import RedisTokenProvider
+from gateway.redis_tokens import RedisTokenProvider, RedisTokenStore
 from gateway.retry import RetryPolicy
 from gateway.service import InvoiceService
 from gateway.settings import ConnectionSettings, Settings
 from gateway.tokenfile import FileTokenStore
-from gateway.tokens import LocalTokenProvider, TokenProvider
+from gateway.tokens import LocalTokenProvider, TokenProvider, TokenStore
 from gateway.writes import SaleAccountService
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -160,6 +161,31 @@ def connect_redis(url: str, *, cluster: bool) -> Any:
         url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_TIMEOUT_S, **options
     )
     return Redis(connection_pool=pool)
+
+
+@contextlib.asynccontextmanager
+async def token_store(settings: Settings) -> AsyncIterator[TokenStore]:
+    """Where the deployment keeps tokens: Redis when `REDIS_URL` is set, else files.
+
+    `invoice-gateway auth` saves a new consent here, so every replica adopts it.
+    """
+    if settings.redis_url is None:
+        assert settings.state_dir is not None  # noqa: S101 - load_settings sets it
+        yield FileTokenStore(settings.state_dir)
+        return
+    client = connect_redis(settings.redis_url.reveal(), cluster=settings.redis_cluster)
+    try:
+        yield RedisTokenStore(client)
+    finally:
+        await _close_redis(client)
+
+
+async def _close_redis(client: Any) -> None:
+    """Close a client from `connect_redis`, its connection pool included."""
+    if isinstance(client, RedisCluster):
+        await client.aclose()
+    else:
+        await client.aclose(close_connection_pool=True)
 
 
 def state_metrics(
@@ -272,8 +298,9 @@ def create_app(
             ):
                 yield
             await loader.close()
+            await app[TOKENS].close()
             if redis_client is not None:
-                await redis_client.aclose()
+                await _close_redis(redis_client)
 
     app.cleanup_ctx.append(resources)
     if settings.metrics_port is not None:

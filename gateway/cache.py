@@ -20,8 +20,12 @@ from typing import Protocol, TypeAlias
 from gateway.errors import UpstreamError
 
 KEY_PREFIX = "ig:v1:"
-LOCK_TTL_S = 15.0  # a loader holding the lock longer than this is presumed dead
+LOCK_TTL_S = (
+    3.0  # a lease: renewed by its live owner, so a dead one's frees within this
+)
+LOCK_RENEW_S = LOCK_TTL_S / 3
 LOCK_POLL_S = 0.025
+MAX_WAIT_S = 60.0  # a waiter without a request deadline (a background refresh) gives up
 LOCAL_LOCK = "local"
 MAX_REMEMBERED_ERRORS = (
     10_000  # failed background refreshes remembered (oldest dropped)
@@ -59,6 +63,10 @@ class Cache(Protocol):
 
     async def locked(self, key: str) -> bool:
         """Whether some process holds the load lock of `key`."""
+        ...
+
+    async def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        """Extend the lock `token` holds by `ttl_s`; False once it is no longer held."""
         ...
 
     async def unlock(self, key: str, token: str) -> None:
@@ -110,6 +118,10 @@ class MemoryCache:
     async def locked(self, key: str) -> bool:  # noqa: ARG002
         """Never locked across processes."""
         return False
+
+    async def renew(self, key: str, token: str, ttl_s: float) -> bool:  # noqa: ARG002
+        """The in-process lock never lapses."""
+        return True
 
     async def unlock(self, key: str, token: str) -> None:
         """Nothing to release."""
@@ -240,7 +252,7 @@ class CachedLoader:
     async def _fetch_and_store(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
     ) -> CacheEntry:
-        """Load under the backend's lock, or wait for whoever holds it to store a value."""
+        """Load under the backend's lease, or wait for whoever holds it to store a value."""
         asked_at = self._clock()
         while True:
             token = await self.cache.try_lock(key, LOCK_TTL_S)
@@ -249,6 +261,7 @@ class CachedLoader:
             waited = await self._wait_for_other(key, asked_at)
             if waited is not None:
                 return waited
+        renewer = asyncio.create_task(self._keep_lease(key, token))
         try:
             value = await loader()
             if isinstance(value, tuple):  # the data knows better how long it stays good
@@ -259,11 +272,24 @@ class CachedLoader:
                 await self.cache.set(key, entry)
             return entry
         finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
             await self.cache.unlock(key, token)
 
+    async def _keep_lease(self, key: str, token: str) -> None:
+        """Renew the load lock while the load runs: it lapses soon after we die."""
+        while True:
+            await asyncio.sleep(LOCK_RENEW_S)
+            if not await self.cache.renew(key, token, LOCK_TTL_S):
+                return
+
     async def _wait_for_other(self, key: str, asked_at: float) -> CacheEntry | None:
-        """Poll for the value another process is loading; None when its lock is gone."""
-        deadline = self._clock() + LOCK_TTL_S
+        """Poll for the value another process is loading; None when its lease is gone.
+
+        The wait ends with the request's deadline (the caller's own time limit cancels
+        it); a live owner renews its lease, a dead one's lapses within `LOCK_TTL_S`.
+        """
+        deadline = self._clock() + MAX_WAIT_S
         while self._clock() < deadline:
             await asyncio.sleep(LOCK_POLL_S)
             entry = await self.cache.get(key)

@@ -14,6 +14,7 @@
     │   ├── UpstreamTimeoutError    no answer in time                    -> 504
     │   │   └── WriteUncertainError  a write may or may not have happened -> 504, retry w/ key
     │   ├── UpstreamUnavailableError connect error, reset, 5xx           -> 502, retriable
+    │   │   └── TokenStoreUnavailableError  shared token store away, token spent -> 502
     │   ├── UpstreamRateLimitedError 429 (retry_after seconds)           -> 502, retriable
     │   ├── UpstreamAuthError       credentials rejected by upstream     -> 502, not retried
     │   ├── UpstreamProtocolError   body not what the contract says      -> 502
@@ -167,6 +168,27 @@ class UpstreamUnavailableError(UpstreamError):
 
     error_type = "unavailable"
     retriable = True
+
+
+class TokenStoreUnavailableError(UpstreamUnavailableError):
+    """The access token ran out while the shared token store is unreachable.
+
+    A rotating refresh token is never used without the store's lock (two replicas
+    presenting it would make the upstream revoke the consent), so the source fails
+    until the store is back. Not retried: the store, not the upstream, is away.
+    """
+
+    retriable = False
+
+    def __init__(self, connection: str) -> None:
+        """A fixed reason that says what happened and why nothing was tried."""
+        super().__init__(
+            connection,
+            "POST",
+            "(token refresh)",
+            "token store unavailable: the access token expired and a rotating "
+            "refresh token is only used under the shared store's lock",
+        )
 
 
 class UpstreamRateLimitedError(UpstreamError):

@@ -2,7 +2,8 @@
 
 Each entry is one string: 24 bytes of instants (`fetched_at`, `fresh_until`,
 `stale_until`, big-endian doubles) then the value, with a TTL of `stale_until`. The load
-lock is `SET NX PX` with a random token, released by a compare-and-delete script. Keys are
+lock is a short lease, `SET NX PX` with a random token, renewed by its owner and released
+by compare-and-delete scripts. Keys are
 namespaced and versioned by the loader (`ig:v1:`). Any Redis failure makes the call behave
 as a miss (get), a no-op (set, delete) or a granted local lock, so requests keep being
 answered from the upstreams while Redis is away; `RedisHealth` says so (logged once per
@@ -21,11 +22,16 @@ import structlog
 from redis.exceptions import RedisError
 
 from gateway.cache import LOCAL_LOCK, CacheEntry
+from gateway.redis_calls import guarded
 
 log = structlog.get_logger("redis")
 HEADER = struct.Struct("!ddd")
 UNLOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
 FAILURES = (RedisError, OSError, TimeoutError)
@@ -60,7 +66,7 @@ class RedisCache:
         self, client: Any, health: RedisHealth, clock: Callable[[], float] = time.time
     ) -> None:
         """`client` is a `redis.asyncio.Redis` or `RedisCluster` (bytes responses)."""
-        self._r = client
+        self._r = guarded(client)
         self.health = health
         self._clock = clock
 
@@ -113,6 +119,18 @@ class RedisCache:
             self.health.down(err)
             return False
         return bool(exists)
+
+    async def renew(self, key: str, token: str, ttl_s: float) -> bool:
+        """Extend our lease (`PEXPIRE` if we still hold it); False once lost.
+
+        Redis away: True, the local grant stands and a lease held there lapses alone.
+        """
+        if token == LOCAL_LOCK:
+            return True
+        renewed = await self._call(
+            "eval", RENEW, 1, _lock(key), token, int(ttl_s * 1000)
+        )
+        return renewed is None or bool(renewed)
 
     async def unlock(self, key: str, token: str) -> None:
         """Compare-and-delete, so a lock that expired and was retaken is left alone."""

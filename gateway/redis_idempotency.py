@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from gateway.errors import IdempotencyUnavailableError
 from gateway.idempotency import DAY_S, IdempotencyRecord
+from gateway.redis_calls import guarded
 
 RESERVE = """
 if redis.call('exists', KEYS[1]) == 1 then
@@ -50,7 +51,7 @@ class RedisIdempotencyStore:
         self, client: Any, ttl_s: float = DAY_S, clock: Callable[[], float] = time.time
     ) -> None:
         """Share the gateway's Redis client."""
-        self._r = client
+        self._r = guarded(client)
         self._ttl_ms = int(ttl_s * 1000)
         self._clock = clock
 

@@ -24,6 +24,7 @@ from gateway.ratelimit import (
     parse_reset,
 )
 from gateway.redis_cache import RedisHealth
+from gateway.redis_calls import guarded
 
 FAILURES = (RedisError, OSError, TimeoutError)
 TAKE = """
@@ -62,7 +63,7 @@ class RedisRateLimiter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`local` (sized like the connection) serves when Redis is away."""
-        self._r = client
+        self._r = guarded(client)
         self._health = health
         self._local = local
         self._clock = clock

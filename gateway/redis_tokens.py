@@ -1,14 +1,26 @@
-"""Upstream tokens shared by every replica through Redis: one refresh at a time, cluster-wide.
+"""Upstream tokens shared by every replica through Redis; a rotating grant is never reused.
 
-A connection's token lives in one hash (`ig:v1:token:{<connection>}`) with a `version`.
-To refresh, a replica takes a lock (`SET NX PX`), re-reads the token (another replica may
-have just refreshed: then it uses that one), calls the upstream, and writes the result
-with a compare-and-set on the version it read — so a slow replica never overwrites a newer
-token — before anyone uses it (a rotated refresh token must not be lost). Replicas that
-find the lock taken wait for the new version instead of refreshing again. Each process
-keeps a local copy so a valid token costs no Redis round trip. If Redis is away, the
-in-process provider takes over (fail-open) until it is back.
+A connection's token lives in one hash (`ig:v1:token:{<connection>}`): the token, a
+`version`, and the refresh lock (`holder`, `beat`). To refresh, a replica takes the lock
+atomically on the version it read, calls the upstream while beating the lock, and commits
+the result with a compare-and-set on that version — so a slow replica never overwrites a
+newer token. Everyone else waits for the new version. A holder whose beat stops for
+`LEASE_S` (watched by a live peer while Redis answers) is dead and its lock is taken over.
 
+Grants whose refresh tokens rotate (`rotating=True`) get more care, because presenting one
+twice makes the upstream revoke the whole consent:
+
+- no refresh without the lock: when Redis is unreachable the process keeps using a still
+  valid access token, and once that expires the source fails with "token store
+  unavailable" instead of refreshing on its own;
+- the newest token a process has seen is kept in memory and written back (compared by
+  issue time) by a keeper task whenever Redis holds an older one or none — after a commit
+  that failed, after Redis restarted empty;
+- after Redis comes back empty, nobody refreshes until the settle window
+  (`gateway.redis_epoch`) has let those write-backs land; only then does a missing record
+  mean "no token was ever seen" and the configured refresh token get used.
+
+Other grants (a password login) fall back to the in-process provider while Redis is away.
 The token keys hold live credentials: give the gateway its own Redis ACL user, use
 `rediss://` (TLS) off-host, and keep Redis off public networks.
 """
@@ -16,28 +28,75 @@ The token keys hold live credentials: give the gateway its own Redis ACL user, u
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
 
+from gateway.errors import TokenStoreUnavailableError
 from gateway.redis_cache import RedisHealth
+from gateway.redis_calls import guarded
+from gateway.redis_epoch import SETTLE_S, settle_left
 from gateway.settings import Secret
 from gateway.tokens import LocalTokenProvider, Token, TokenFetcher, TokenState
 
 log = structlog.get_logger("tokens")
 FAILURES = (RedisError, OSError, TimeoutError)
-LOCK_TTL_MS = 30_000
-WAIT_STEP_S = 0.05
-CAS_WRITE = """
-local current = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
-if current ~= tonumber(ARGV[1]) then return 0 end
-redis.call('hset', KEYS[1], 'access', ARGV[2], 'issued_at', ARGV[3], 'expires_at', ARGV[4],
-           'refresh', ARGV[5], 'version', current + 1)
+LEASE_S = 3.0  # a lock holder silent this long is dead
+BEAT_S = 0.5  # lock beats and write-backs
+POLL_S = 0.05
+ACQUIRE = """
+local h = redis.call('hmget', KEYS[1], 'version', 'holder', 'beat')
+local version = tonumber(h[1] or '0')
+if version ~= tonumber(ARGV[2]) then return {0, '', 0, version} end
+if h[2] and h[2] ~= '' and h[2] ~= ARGV[1] then
+  return {0, h[2], tonumber(h[3] or '0'), version}
+end
+redis.call('hset', KEYS[1], 'holder', ARGV[1], 'beat', tonumber(h[3] or '0') + 1)
+return {1, ARGV[1], 0, version}
+"""
+TAKE_OVER = """
+local h = redis.call('hmget', KEYS[1], 'holder', 'beat')
+if h[1] ~= ARGV[2] or tonumber(h[2] or '0') ~= tonumber(ARGV[3]) then return 0 end
+redis.call('hset', KEYS[1], 'holder', ARGV[1], 'beat', tonumber(h[2] or '0') + 1)
 return 1
+"""
+BEAT = """
+if redis.call('hget', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
+return redis.call('hincrby', KEYS[1], 'beat', 1)
+"""
+RELEASE = """
+if redis.call('hget', KEYS[1], 'holder') == ARGV[1] then
+  redis.call('hdel', KEYS[1], 'holder')
+end
+return 1
+"""
+COMMIT = """
+local version = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
+local mine = redis.call('hget', KEYS[1], 'holder') == ARGV[1]
+if mine then redis.call('hdel', KEYS[1], 'holder') end
+if version ~= tonumber(ARGV[2]) then return 0 end
+redis.call('hset', KEYS[1], 'access', ARGV[3], 'issued_at', ARGV[4], 'expires_at', ARGV[5],
+           'refresh', ARGV[6], 'version', version + 1)
+return version + 1
+"""
+WRITE_BACK = """
+local issued = redis.call('hget', KEYS[1], 'issued_at')
+if issued and tonumber(issued) >= tonumber(ARGV[4]) then return 0 end
+local version = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
+local next = math.max(version + 1, tonumber(ARGV[2]))
+redis.call('hset', KEYS[1], 'access', ARGV[3], 'issued_at', ARGV[4], 'expires_at', ARGV[5],
+           'refresh', ARGV[6], 'version', next)
+if redis.call('hget', KEYS[1], 'holder') == ARGV[1] then
+  redis.call('hdel', KEYS[1], 'holder')
+end
+return next
 """
 EXPIRE_IF_SAME = """
 if redis.call('hget', KEYS[1], 'access') == ARGV[1] then
@@ -46,14 +105,20 @@ if redis.call('hget', KEYS[1], 'access') == ARGV[1] then
 end
 return 0
 """
-UNLOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One read of a connection's hash."""
+
+    token: Token | None
+    version: int
+    holder: str
+    beat: int
 
 
 class RedisTokenProvider:
-    """`TokenProvider` shared through Redis, falling back to a local one."""
+    """`TokenProvider` shared through Redis; see the module docstring for the rules."""
 
     def __init__(
         self,
@@ -61,91 +126,214 @@ class RedisTokenProvider:
         health: RedisHealth,
         fallback: LocalTokenProvider,
         clock: Callable[[], float] = time.time,
+        *,
+        lease_s: float = LEASE_S,
+        settle_s: float = SETTLE_S,
     ) -> None:
         """Share the gateway's Redis client and health; `fallback` serves while it is away."""
-        self._r = client
+        self._r = guarded(client)
         self._health = health
         self._fallback = fallback
         self._clock = clock
-        self._local: dict[str, tuple[Token, int]] = {}
+        self._lease_s = lease_s
+        self._settle_s = settle_s
+        self._me = uuid.uuid4().hex  # this process, as a lock holder
+        self._local: dict[str, tuple[Token, int]] = {}  # the newest seen, its version
+        self._rotating: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._keeper: asyncio.Task[None] | None = None
+        self._inflight: dict[str, asyncio.Task[Token]] = {}
         self.refreshes: dict[str, int] = {}
 
-    async def get(self, connection: str, fetch: TokenFetcher) -> Token:
+    async def get(
+        self, connection: str, fetch: TokenFetcher, *, rotating: bool = False
+    ) -> Token:
         """A usable token; at most one refresh at a time across all replicas."""
         cached = self._local.get(connection)
         if cached is not None and cached[0].usable(self._clock()):
             return cached[0]
+        if rotating:
+            self._rotating.add(connection)
+            self._start_keeper()
         try:
             async with self._locks.setdefault(connection, asyncio.Lock()):
-                return await self._shared_get(connection, fetch)
+                running = self._inflight.get(connection)
+                if running is not None:  # a refresh whose first caller gave up
+                    return await asyncio.shield(running)
+                return await self._shared_get(connection, fetch, rotating=rotating)
         except FAILURES as err:
             self._health.down(err)
-            # Carry on alone, from the newest token this process has seen: refreshing with
-            # an older refresh token would be a reuse, and rotating upstreams revoke on that.
-            if cached is not None:
-                self._fallback.seed(connection, cached[0])
+            if rotating:
+                return self._without_store(connection)
+            # Carry on alone, from the newest token this process has seen.
+            newest = self._local.get(connection)
+            if newest is not None:
+                self._fallback.seed(connection, newest[0])
             return await self._fallback.get(connection, fetch)
 
-    async def _shared_get(self, connection: str, fetch: TokenFetcher) -> Token:
+    def _without_store(self, connection: str) -> Token:
+        """Redis away: a still-valid access token, or the honest error. Never a refresh."""
+        newest = self._local.get(connection)
+        if newest is not None and newest[0].valid(self._clock()):
+            return newest[0]
+        raise TokenStoreUnavailableError(connection)
+
+    async def _shared_get(
+        self, connection: str, fetch: TokenFetcher, *, rotating: bool
+    ) -> Token:
+        watched: tuple[str, int, float] | None = None  # holder, beat, since when
         while True:
-            token, version = await self._read(connection)
+            stored = await self._read(connection)
+            self._health.up()
+            token = self._adopt(connection, stored)
             if token is not None and token.usable(self._clock()):
-                self._local[connection] = (token, version)
                 return token
-            holder = uuid.uuid4().hex
-            if await self._r.set(_lock(connection), holder, nx=True, px=LOCK_TTL_MS):
-                try:
-                    return await self._refresh(connection, fetch, holder)
-                finally:
-                    await self._r.eval(UNLOCK, 1, _lock(connection), holder)
-            await self._wait_for_new(connection, version)
+            if rotating and await self._unsettled(connection, stored):
+                await asyncio.sleep(POLL_S)
+                continue
+            acquired, holder, beat, version = await self._r.eval(
+                ACQUIRE, 1, _key(connection), self._me, stored.version
+            )
+            if acquired:
+                return await self._refresh(connection, fetch, stored)
+            holder = holder.decode() if isinstance(holder, bytes) else str(holder)
+            if not holder or int(version) != stored.version:
+                continue  # the version moved under us: read again
+            now = self._clock()
+            if watched is None or watched[:2] != (holder, int(beat)):
+                watched = (holder, int(beat), now)
+            elif now - watched[2] >= self._lease_s and await self._r.eval(
+                TAKE_OVER, 1, _key(connection), self._me, holder, int(beat)
+            ):
+                log.warning("token_lock_taken_over", connection=connection)
+                return await self._refresh(connection, fetch, stored)
+            await asyncio.sleep(POLL_S)
+
+    async def _unsettled(self, connection: str, stored: Stored) -> bool:
+        """Write back what we hold if the store is behind; wait out the settle window."""
+        newest = self._local.get(connection)
+        if newest is not None and (
+            stored.token is None or stored.token.issued_at < newest[0].issued_at
+        ):
+            await self._write_back(connection, *newest)
+            return True
+        return await settle_left(self._r, self._settle_s) > 0
 
     async def _refresh(
-        self, connection: str, fetch: TokenFetcher, holder: str
+        self, connection: str, fetch: TokenFetcher, stored: Stored
     ) -> Token:
-        token, version = await self._read(connection)  # under the lock: read again
-        if token is not None and token.usable(self._clock()):
-            return token
-        fresh = await fetch(token)
-        written = await self._r.eval(
-            CAS_WRITE,
-            1,
-            _key(connection),
-            version,
-            fresh.access.reveal(),
-            repr(fresh.issued_at),
-            repr(fresh.expires_at),
-            fresh.refresh.reveal() if fresh.refresh else "",
+        """Run the refresh in its own task: a caller giving up must not cut it short.
+
+        A refresh cancelled mid-flight could leave the upstream's new refresh token
+        unread (the consent lost); so it runs to the end, outside the request's deadline,
+        and later callers of this process join it instead of refreshing again.
+        """
+        task = asyncio.create_task(
+            self._refresh_and_commit(connection, fetch, stored),
+            context=contextvars.Context(),
         )
-        self._health.up()
+        self._inflight[connection] = task
+        task.add_done_callback(lambda done: self._settled(connection, done))
+        return await asyncio.shield(task)
+
+    def _settled(self, connection: str, task: asyncio.Task[Token]) -> None:
+        self._inflight.pop(connection, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: its first caller may have given up
+
+    async def _refresh_and_commit(
+        self, connection: str, fetch: TokenFetcher, stored: Stored
+    ) -> Token:
+        """Holding the lock: call the upstream while beating, then commit on the version."""
+        beating = asyncio.create_task(self._beat(connection))
+        try:
+            fresh = await fetch(stored.token)
+        except BaseException:
+            with contextlib.suppress(*FAILURES):
+                await self._r.eval(RELEASE, 1, _key(connection), self._me)
+            raise
+        finally:
+            beating.cancel()
+        # Kept here first: if the commit fails, the keeper writes it back later.
+        self._local[connection] = (fresh, stored.version + 1)
         self.refreshes[connection] = self.refreshes.get(connection, 0) + 1
-        if (
-            not written
-        ):  # a newer token exists (our lock had expired): never overwrite it
-            log.warning(
-                "token_write_lost_race", connection=connection, holder=holder[:8]
+        try:
+            version = await self._r.eval(
+                COMMIT, 1, _key(connection), self._me, stored.version, *_fields(fresh)
             )
-            newer, newer_version = await self._read(connection)
-            if newer is not None:
-                self._local[connection] = (newer, newer_version)
-                return newer
-        self._local[connection] = (fresh, version + 1)
+        except FAILURES as err:
+            self._health.down(err)
+            log.warning("token_commit_deferred", connection=connection)
+            return fresh
+        if not version:
+            return await self._lost_commit(connection, fresh, stored.version + 1)
+        self._local[connection] = (fresh, int(version))
         return fresh
 
-    async def _wait_for_new(self, connection: str, seen_version: int) -> None:
-        deadline = self._clock() + LOCK_TTL_MS / 1000
-        while self._clock() < deadline:
-            await asyncio.sleep(WAIT_STEP_S)
-            _, version = await self._read(connection)
-            if version != seen_version or not await self._r.exists(_lock(connection)):
-                return
+    async def _lost_commit(self, connection: str, fresh: Token, version: int) -> Token:
+        """The version moved under our refresh: keep a stored token, else store ours.
 
-    async def _read(self, connection: str) -> tuple[Token | None, int]:
+        Someone took our lock over (their token wins, never overwritten), or Redis lost
+        its data (the empty record gets ours back).
+        """
+        log.warning("token_commit_lost_race", connection=connection)
+        stored = await self._read(connection)
+        if stored.token is not None:
+            self._local[connection] = (stored.token, stored.version)
+            return stored.token
+        await self._write_back(connection, fresh, version)
+        return fresh
+
+    async def _beat(self, connection: str) -> None:
+        """Show the lock's holder is alive while the upstream call runs."""
+        while True:
+            await asyncio.sleep(BEAT_S)
+            with contextlib.suppress(*FAILURES):
+                await self._r.eval(BEAT, 1, _key(connection), self._me)
+
+    async def _write_back(self, connection: str, token: Token, version: int) -> None:
+        """Store `token` unless Redis holds one issued at the same time or later."""
+        written = await self._r.eval(
+            WRITE_BACK, 1, _key(connection), self._me, version, *_fields(token)
+        )
+        if written:
+            log.info("token_written_back", connection=connection)
+            self._local[connection] = (token, int(written))
+
+    def _start_keeper(self) -> None:
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep())
+
+    async def _keep(self) -> None:
+        """Every `BEAT_S`: write back rotating tokens Redis lost or never got."""
+        while True:
+            await asyncio.sleep(BEAT_S)
+            for connection in list(self._rotating):
+                newest = self._local.get(connection)
+                if newest is None:
+                    continue
+                try:
+                    await self._write_back(connection, *newest)
+                except FAILURES as err:
+                    self._health.down(err)
+
+    def _adopt(self, connection: str, stored: Stored) -> Token | None:
+        """The newer of the stored token and ours (by issue time), remembered."""
+        newest = self._local.get(connection)
+        if stored.token is None:
+            return newest[0] if newest is not None else None
+        if newest is None or newest[0].issued_at <= stored.token.issued_at:
+            self._local[connection] = (stored.token, stored.version)
+            return stored.token
+        return newest[0]
+
+    async def _read(self, connection: str) -> Stored:
         raw = await self._r.hgetall(_key(connection))
-        self._health.up()
+        version = int(raw.get(b"version", 0)) if raw else 0
+        holder = raw.get(b"holder", b"").decode() if raw else ""
+        beat = int(raw.get(b"beat", 0)) if raw else 0
         if not raw or b"access" not in raw:
-            return None, int(raw.get(b"version", 0)) if raw else 0
+            return Stored(None, version, holder, beat)
         refresh = raw.get(b"refresh", b"").decode()
         token = Token(
             Secret(raw[b"access"].decode()),
@@ -153,13 +341,19 @@ class RedisTokenProvider:
             float(raw[b"expires_at"]),
             Secret(refresh) if refresh else None,
         )
-        return token, int(raw.get(b"version", 0))
+        return Stored(token, version, holder, beat)
 
     async def invalidate(self, connection: str, rejected: Token) -> None:
         """Expire the rejected token everywhere, unless a newer one replaced it."""
         cached = self._local.get(connection)
         if cached is not None and cached[0].access == rejected.access:
-            del self._local[connection]
+            spent = Token(
+                rejected.access,
+                rejected.issued_at,
+                rejected.issued_at,
+                rejected.refresh,
+            )
+            self._local[connection] = (spent, cached[1])  # its refresh token stays
         try:
             await self._r.eval(
                 EXPIRE_IF_SAME, 1, _key(connection), rejected.access.reveal()
@@ -178,10 +372,60 @@ class RedisTokenProvider:
             present=True, expires_in_s=left, refreshes=self.refreshes.get(connection, 0)
         )
 
+    async def close(self) -> None:
+        """Stop the keeper (one last write-back is not attempted: Redis may be gone)."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+
+
+class RedisTokenStore:
+    """`TokenStore` on Redis: how `invoice-gateway auth` hands a new consent to replicas.
+
+    A saved token supersedes whatever is stored (a new consent starts a new chain of
+    refresh tokens) and frees the refresh lock; replicas adopt it on their next read.
+    """
+
+    def __init__(self, client: Any) -> None:
+        """Use `client` (closed by the caller)."""
+        self._r = guarded(client)
+
+    async def load(self, connection: str) -> Token | None:
+        """The stored token, if any."""
+        raw = await self._r.hgetall(_key(connection))
+        if not raw or b"access" not in raw:
+            return None
+        refresh = raw.get(b"refresh", b"").decode()
+        return Token(
+            Secret(raw[b"access"].decode()),
+            float(raw[b"issued_at"]),
+            float(raw[b"expires_at"]),
+            Secret(refresh) if refresh else None,
+        )
+
+    async def save(self, connection: str, token: Token) -> None:
+        """Write the token with the next version, unconditionally."""
+        key = _key(connection)
+        await self._r.eval(SAVE, 1, key, *_fields(token))
+
+
+SAVE = """
+local version = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
+redis.call('hset', KEYS[1], 'access', ARGV[1], 'issued_at', ARGV[2], 'expires_at', ARGV[3],
+           'refresh', ARGV[4], 'version', version + 1)
+redis.call('hdel', KEYS[1], 'holder')
+return version + 1
+"""
+
+
+def _fields(token: Token) -> tuple[str, str, str, str]:
+    return (
+        token.access.reveal(),
+        repr(token.issued_at),
+        repr(token.expires_at),
+        token.refresh.reveal() if token.refresh else "",
+    )
+
 
 def _key(connection: str) -> str:
     return f"ig:v1:token:{{{connection}}}"
-
-
-def _lock(connection: str) -> str:
-    return f"ig:v1:tokenlock:{{{connection}}}"

@@ -49,6 +49,10 @@ class Token:
             Secret(refresh) if isinstance(refresh, str) else None,
         )
 
+    def valid(self, now: float) -> bool:
+        """True until the access token actually expires (no early-refresh margin)."""
+        return now < self.expires_at
+
     def usable(self, now: float) -> bool:
         """True until shortly before expiry (a quarter of the lifetime, at most 60 s)."""
         skew = min(MAX_SKEW_S, (self.expires_at - self.issued_at) / 4)
@@ -83,8 +87,15 @@ class TokenStore(Protocol):
 class TokenProvider(Protocol):
     """Where connections' tokens live and how refreshes are serialised."""
 
-    async def get(self, connection: str, fetch: TokenFetcher) -> Token:
-        """A usable token, refreshing through `fetch` (once, shared) when needed."""
+    async def get(
+        self, connection: str, fetch: TokenFetcher, *, rotating: bool = False
+    ) -> Token:
+        """A usable token, refreshing through `fetch` (once, shared) when needed.
+
+        `rotating`: the grant's refresh tokens are one-time (the upstream rotates them
+        and revokes the consent when one is presented twice); the provider then never
+        refreshes without being sure it is the only one doing so.
+        """
         ...
 
     async def invalidate(self, connection: str, rejected: Token) -> None:
@@ -93,6 +104,10 @@ class TokenProvider(Protocol):
 
     def state(self, connection: str) -> TokenState:
         """Public facts about the connection's token."""
+        ...
+
+    async def close(self) -> None:
+        """Stop background work (at shutdown)."""
         ...
 
 
@@ -110,7 +125,13 @@ class LocalTokenProvider:
         self._locks: dict[str, asyncio.Lock] = {}
         self._refreshes: dict[str, int] = {}
 
-    async def get(self, connection: str, fetch: TokenFetcher) -> Token:
+    async def get(
+        self,
+        connection: str,
+        fetch: TokenFetcher,
+        *,
+        rotating: bool = False,  # noqa: ARG002 - one process: its lock is enough
+    ) -> Token:
         """A usable token; concurrent callers share one refresh."""
         token = self._tokens.get(connection)
         if token is not None and token.usable(self._clock()):
@@ -150,6 +171,13 @@ class LocalTokenProvider:
                 rejected.issued_at,
                 rejected.refresh,
             )
+
+    def newest(self, connection: str) -> Token | None:
+        """The newest token held for the connection (usable or not)."""
+        return self._tokens.get(connection)
+
+    async def close(self) -> None:
+        """Nothing runs in the background."""
 
     def state(self, connection: str) -> TokenState:
         """Presence and remaining lifetime, nothing secret."""

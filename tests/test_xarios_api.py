@@ -12,7 +12,9 @@ import pytest
 
 from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.__main__ import _authorize
+from gateway.app import token_store
 from gateway.config import load_settings
+from gateway.redis_tokens import RedisTokenStore
 from gateway.tokenfile import FileTokenStore
 from tests.support import (
     API_KEY,
@@ -168,10 +170,14 @@ async def test_a_document_that_is_not_a_pdf_is_a_502(mixed, xarios_sim):
     assert "not a PDF" in body["detail"]
 
 
+@pytest.mark.parametrize("store", ["file", "redis"])
 async def test_auth_command_completes_the_code_flow(
-    xarios_url, xarios_sim, tmp_path, unused_tcp_port, capsys
+    xarios_url, xarios_sim, tmp_path, unused_tcp_port, capsys, request, store
 ):
-    """`invoice-gateway auth xarios` prints the URL, gets the redirect, stores the tokens."""
+    """`auth xarios` prints the URL, gets the redirect, stores the tokens where served.
+
+    With `REDIS_URL` set the consent goes to Redis, where every replica reads it.
+    """
     key = hashlib.sha256(b"k").hexdigest()
     conf = tmp_path / "c.toml"
     conf.write_text(
@@ -189,6 +195,8 @@ async def test_auth_command_completes_the_code_flow(
         "X_ID": CLIENT_ID,
         "X_SECRET": CLIENT_SECRET,
     }
+    if store == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_server").url
     settings = load_settings(env, ["hubsoft", "xarios"])
     flow = asyncio.create_task(_authorize(settings, "xarios", "reseller"))
     url = None
@@ -207,7 +215,9 @@ async def test_auth_command_completes_the_code_flow(
         assert resp.status == 200
         assert "Authorized" in await resp.text()
     await asyncio.wait_for(flow, 5)
-    token = await FileTokenStore(tmp_path / "state").load("reseller")
+    async with token_store(settings) as saved_in:
+        token = await saved_in.load("reseller")
+    assert isinstance(saved_in, RedisTokenStore if store == "redis" else FileTokenStore)
     assert token is not None
     assert token.refresh is not None
     assert token.refresh.reveal() not in capsys.readouterr().out  # never printed

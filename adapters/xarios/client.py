@@ -1,7 +1,8 @@
 """Xarios HTTP + auth only: OAuth2 refresh-token grant with rotation, four billing routes.
 
 Access tokens are short-lived; refresh tokens rotate, so the refresh token used once is
-dead and the one returned must be kept — the gateway's token provider persists every new
+dead and the one returned must be kept — the client says so (`rotating=True`), and the
+gateway's token provider then refreshes only under its shared lock and persists every new
 token before handing it out. The identity server lives on its own host (`auth_url`); the
 billing API on the connection's regional `base_url`. A refused refresh means a human must
 consent again (`invoice-gateway auth xarios --connection ID`), and the error says so.
@@ -49,7 +50,7 @@ class XariosAuth:
     async def apply(self, headers: dict[str, str]) -> object:
         """Set `Authorization` and return the token used."""
         token = await self._client.tokens.get(
-            self._client.connection, self._client.refresh
+            self._client.connection, self._client.refresh, rotating=True
         )
         headers[hdrs.AUTHORIZATION] = f"Bearer {token.access.reveal()}"
         return token

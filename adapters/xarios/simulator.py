@@ -97,6 +97,7 @@ class XariosSimulator:
         default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
     )
     token_calls: int = 0
+    reuses: int = 0  # refresh tokens presented a second time (each revoked a consent)
 
     def __post_init__(self) -> None:
         """Seed tenants and invoices; empty token tables."""
@@ -149,6 +150,11 @@ class XariosSimulator:
         self._families[family] = Family(refresh)
         self._refresh_family[refresh] = family
         return refresh
+
+    def consent_alive(self, refresh: str) -> bool:
+        """Whether the consent that issued `refresh` still stands (no reuse revoked it)."""
+        family = self._families.get(self._refresh_family.get(refresh, ""))
+        return family is not None and not family.revoked
 
     def expire_access_tokens(self) -> None:
         """Make every access token expired now (refresh tokens stay valid)."""
@@ -224,6 +230,7 @@ class XariosSimulator:
         if family is None or family.revoked:
             return json_response({"error": "invalid_grant"}, status=400)
         if presented != family.current:
+            self.reuses += 1
             family.revoked = True  # reuse detected: the whole consent is void
             return json_response(
                 {"error": "invalid_grant", "error_description": "refresh token reused"},
