@@ -299,6 +299,7 @@ def create_app(
                 yield
             await loader.close()
             await app[TOKENS].close()
+            await app[SALE_ACCOUNTS].close()
             if redis_client is not None:
                 await _close_redis(redis_client)
 
