@@ -14,10 +14,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
 import secrets
-import signal
 import sys
 import tempfile
 import time
@@ -53,6 +51,7 @@ from gateway.logs import configure_logging
 from gateway.providers import DemoUpstream, ProviderContext
 from gateway.serving import serve_one
 from gateway.settings import Settings
+from gateway.supervisor import supervise
 from gateway.tokens import LocalTokenProvider
 
 HEALTHCHECK_TIMEOUT_S = 3
@@ -104,23 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 0
     # N processes on one port (SO_REUSEPORT: the kernel spreads connections). They share
     # state only through Redis: set REDIS_URL, or each keeps its own cache and tokens.
-    spawn = multiprocessing.get_context("spawn")
-    workers = [
-        spawn.Process(target=serve_one, args=(host, port), kwargs={"reuse_port": True})
-        for _ in range(args.workers)
-    ]
-    for worker in workers:
-        worker.start()
-
-    def stop(_signum: int, _frame: object) -> None:
-        for worker in workers:
-            worker.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for worker in workers:
-        worker.join()
-    return max((w.exitcode or 0) for w in workers)
+    configure_logging(settings.log_format, settings.log_level)
+    return supervise(serve_one, (host, port), {"reuse_port": True}, args.workers)
 
 
 async def _authorize(settings: Settings, provider: str, connection: str) -> None:

@@ -1,0 +1,118 @@
+"""`serve --workers N`: dead workers come back, crash loops end the master, SIGTERM drains."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
+from tests.processes import wait_until
+from tests.support import free_port_pair
+
+
+def serving_children(pid: int) -> list[int]:
+    """Live worker processes of `pid` started by multiprocessing's spawn."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    out = []
+    for child in children:
+        try:
+            cmdline = (
+                Path(f"/proc/{child}/cmdline").read_bytes().decode(errors="replace")
+            )
+            state = Path(f"/proc/{child}/stat").read_text().split(") ")[1][0]
+        except (FileNotFoundError, IndexError):
+            continue
+        if "spawn_main" in cmdline and state != "Z":
+            out.append(int(child))
+    return out
+
+
+@pytest.fixture
+def serve_env(tmp_path, hubsoft_url):
+    """Environment for `serve` with one Hubsoft connection; the master's log file."""
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        f'[[api_keys]]\nname = "w"\nsha256 = "{hashlib.sha256(b"wk").hexdigest()}"\n'
+        f'[connections.acme]\nprovider = "hubsoft"\nbase_url = "{hubsoft_url}"\n'
+        '[connections.acme.secrets]\nclient_id = "A_ID"\nclient_secret = "A_S"\n'
+        'username = "A_U"\npassword = "A_P"\n',
+        encoding="utf-8",
+    )
+    return {
+        **os.environ,
+        "GATEWAY_CONFIG": str(conf),
+        "GATEWAY_CURSOR_SECRET": "w" * 32,
+        "GATEWAY_LOG_FORMAT": "json",
+        "A_ID": CLIENT_ID,
+        "A_S": CLIENT_SECRET,
+        "A_U": USERNAME,
+        "A_P": PASSWORD,
+    }, tmp_path / "master.log"
+
+
+async def start_master(env: dict[str, str], log: Path, port: int):
+    """`invoice-gateway serve --workers 2` on `port`, output to `log`."""
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+
+
+async def _count(pid: int, n: int) -> bool:
+    return len(serving_children(pid)) == n
+
+
+async def test_a_killed_worker_is_replaced_within_10s(serve_env):
+    """SIGKILL one of two workers: two live workers again soon; SIGTERM drains both."""
+    env, log = serve_env
+    master = await start_master(env, log, free_port_pair())
+    try:
+        await wait_until(lambda: _count(master.pid, 2), 60, "two workers up")
+        victim = serving_children(master.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        await wait_until(
+            lambda: _count_without(master.pid, victim), 10, "two live workers again"
+        )
+    finally:
+        master.terminate()
+        assert await asyncio.wait_for(master.wait(), 60) == 0
+    assert "worker_died" in log.read_text()
+    assert serving_children(master.pid) == []
+
+
+async def _count_without(pid: int, victim: int) -> bool:
+    live = serving_children(pid)
+    return len(live) == 2 and victim not in live
+
+
+async def test_workers_crashing_at_start_end_the_master_with_status_1(serve_env):
+    """Workers that cannot bind keep dying at once: the master gives up, saying why."""
+    env, log = serve_env
+    port = free_port_pair()
+    with socket.socket() as squatter:  # no SO_REUSEPORT: every worker's bind fails
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        master = await start_master(env, log, port)
+        status = await asyncio.wait_for(master.wait(), 120)
+    assert status == 1
+    assert "workers_crash_loop" in log.read_text()
