@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.cache import CachedLoader, CacheEntry, MemoryCache
+from gateway.cache import LOCK_TTL_S, CachedLoader, CacheEntry, MemoryCache
 from gateway.errors import UpstreamUnavailableError
 from gateway.redis_cache import RedisCache, RedisHealth
 from tests.support import FakeClock
@@ -219,3 +219,47 @@ async def test_redis_away_fails_open_and_comes_back(redis_server, clock):
     hit = await cached.load("again", load, fresh_s=30, stale_s=30)
     assert (hit.from_cache, health.state) == (True, "up")
     await client.aclose()
+
+
+@pytest.fixture
+async def redis_backends(redis_server):
+    """Two Redis cache backends (two replicas) on one server, real clock."""
+    clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(2)]
+    yield [RedisCache(c, RedisHealth()) for c in clients]
+    for c in clients:
+        await c.aclose()
+
+
+async def test_a_dead_loaders_lease_frees_within_the_deadline(redis_backends):
+    """A lock left by a dead replica lapses in seconds; the load happens before 8 s."""
+    dead, alive = redis_backends
+    assert await dead.try_lock("ig:v1:k", LOCK_TTL_S) is not None  # then it "dies"
+    calls = []
+
+    async def load():
+        calls.append(1)
+        return b"v"
+
+    async with asyncio.timeout(8):  # the default request deadline
+        found = await CachedLoader(alive).load("k", load, fresh_s=5, stale_s=5)
+    assert (found.value, calls) == (b"v", [1])
+
+
+async def test_a_live_loaders_lease_is_renewed_past_its_ttl(redis_backends):
+    """A load longer than the lease keeps it: the other replica waits, no second call."""
+    calls = []
+
+    async def slow():
+        calls.append(1)
+        await asyncio.sleep(LOCK_TTL_S + 1.5)
+        return b"slow"
+
+    first = asyncio.create_task(
+        CachedLoader(redis_backends[0]).load("k", slow, fresh_s=30, stale_s=30)
+    )
+    await asyncio.sleep(0.2)
+    second = await CachedLoader(redis_backends[1]).load(
+        "k", slow, fresh_s=30, stale_s=30
+    )
+    assert (await first).value == second.value == b"slow"
+    assert calls == [1]

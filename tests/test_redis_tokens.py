@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.xarios.adapter import create as create_xarios
+from gateway.errors import TokenStoreUnavailableError
 from gateway.http import UpstreamClient
 from gateway.providers import ProviderContext
 from gateway.redis_cache import RedisHealth
@@ -23,7 +24,15 @@ from tests.support import NOW, xarios_connection
 async def replicas(redis_server):
     """Three token providers, as three replicas would have, on one Redis."""
     clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(3)]
-    yield [RedisTokenProvider(c, RedisHealth(), LocalTokenProvider()) for c in clients]
+    providers = [
+        RedisTokenProvider(
+            c, RedisHealth(), LocalTokenProvider(), lease_s=0.5, settle_s=1.0
+        )
+        for c in clients
+    ]
+    yield providers
+    for provider in providers:
+        await provider.close()
     for c in clients:
         await c.aclose()
 
@@ -113,3 +122,42 @@ async def test_expiring_token_under_load_on_two_replicas_one_token_call(
         assert xarios_sim.token_calls - before == 1
     for c in clients:
         await c.aclose()
+
+
+async def test_rotating_grant_without_redis_keeps_a_valid_token_never_refreshes(
+    replicas, redis_server
+):
+    """Redis away: the still-valid access token serves; once spent, an honest error."""
+    fetch, seen = issuer(lifetime=2.0)  # usable for 1.5 s, valid for 2 s
+    first = await replicas[0].get("conn", fetch, rotating=True)
+    redis_server.stop()
+    await asyncio.sleep(1.6)  # past the early-refresh point, before expiry
+    assert await replicas[0].get("conn", fetch, rotating=True) is first
+    await asyncio.sleep(0.6)  # expired now
+    with pytest.raises(TokenStoreUnavailableError, match="token store unavailable"):
+        await replicas[0].get("conn", fetch, rotating=True)
+    assert len(seen) == 1  # no refresh ever happened without the store
+
+
+async def test_redis_back_empty_gets_the_newest_token_back_before_any_refresh(
+    replicas, redis_server
+):
+    """A replica holding the newest token writes it back; the others adopt it."""
+    fetch, seen = issuer()
+    held = await replicas[0].get("conn", fetch, rotating=True)
+    redis_server.stop()
+    redis_server.start()
+    got = await replicas[1].get("conn", fetch, rotating=True)
+    assert got.access == held.access
+    assert len(seen) == 1
+
+
+async def test_a_dead_lock_holder_is_taken_over(replicas, redis_server):
+    """A holder whose beat stands still loses the lock; one refresh follows."""
+    probe = aioredis.Redis.from_url(redis_server.url)
+    await probe.hset("ig:v1:token:{conn}", mapping={"holder": "ghost", "beat": 7})
+    await probe.aclose()
+    fetch, seen = issuer()
+    token = await replicas[0].get("conn", fetch, rotating=True)
+    assert token.access.reveal() == "access-1"
+    assert len(seen) == 1

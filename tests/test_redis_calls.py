@@ -1,0 +1,51 @@
+"""Redis calls are bounded by the request's deadline and always honour cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.deadline import deadline_in
+from gateway.redis_calls import RedisDeadlineError, bounded
+
+
+async def stubborn(seconds: float) -> str:
+    """A command that swallows cancellation, as RedisCluster's clean-up code can."""
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        await asyncio.sleep(0.5)
+        return "late"
+    return "done"
+
+
+async def test_a_cancelled_caller_stops_waiting_even_if_the_command_swallows_it():
+    """The caller's cancellation wins over a command that refuses to be cancelled."""
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await bounded(stubborn(5))
+
+
+async def test_no_call_outlives_the_request_deadline():
+    """Inside a 0.2 s deadline a 5 s command ends as a RedisDeadlineError."""
+    with deadline_in(0.2), pytest.raises(RedisDeadlineError):
+        await bounded(stubborn(5))
+
+
+async def test_a_passed_deadline_sends_nothing():
+    """With no time left the command is not even started."""
+    started = []
+
+    async def command() -> None:
+        started.append(True)
+
+    with deadline_in(-1), pytest.raises(RedisDeadlineError):
+        await bounded(command())
+    assert started == []
+
+
+async def test_a_command_in_time_returns_its_value():
+    """Within the bound the command's own answer comes back."""
+    with deadline_in(5):
+        assert await bounded(stubborn(0.01)) == "done"
