@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
+from gateway.deadline import no_deadline
 from gateway.errors import UpstreamError
 
 KEY_PREFIX = "ig:v1:"
@@ -269,15 +270,21 @@ class CachedLoader:
             now = self._clock()
             entry = CacheEntry(value, now, now + fresh_s, now + fresh_s + stale_s)
             if fresh_s > 0 or stale_s > 0:
-                await self.cache.set(key, entry)
+                with no_deadline():  # stored for the next callers, even if ours left
+                    await self.cache.set(key, entry)
             return entry
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
-            await self.cache.unlock(key, token)
+            with no_deadline():
+                await self.cache.unlock(key, token)
 
     async def _keep_lease(self, key: str, token: str) -> None:
         """Renew the load lock while the load runs: it lapses soon after we die."""
+        with no_deadline():
+            await self._renew_until_lost(key, token)
+
+    async def _renew_until_lost(self, key: str, token: str) -> None:
         while True:
             await asyncio.sleep(LOCK_RENEW_S)
             if not await self.cache.renew(key, token, LOCK_TTL_S):

@@ -25,6 +25,19 @@ def deadline_in(seconds: float) -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+@contextmanager
+def no_deadline() -> Iterator[None]:
+    """Lift the deadline for the enclosed calls: work that must finish for others.
+
+    (Storing a loaded value for the next callers, releasing a lock.)
+    """
+    token = _DEADLINE.set(None)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 def time_left() -> float | None:
     """Seconds until the deadline, or None when no deadline is set."""
     deadline = _DEADLINE.get()

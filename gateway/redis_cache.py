@@ -52,7 +52,12 @@ class RedisHealth:
         self.state = "up"
 
     def down(self, err: BaseException) -> None:
-        """A call failed; the gateway carries on without Redis."""
+        """A call failed; the gateway carries on without Redis.
+
+        A call cut short by the request's own deadline says nothing about Redis.
+        """
+        if getattr(err, "request_bound", False):
+            return
         self.last_error = type(err).__name__
         if self.state != "down":
             log.warning("redis_down", error=self.last_error)

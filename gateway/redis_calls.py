@@ -26,7 +26,16 @@ _orphans: set[asyncio.Future[Any]] = set()  # commands whose caller stopped wait
 
 
 class RedisDeadlineError(TimeoutError):
-    """A Redis command did not finish within its bound (the request's deadline)."""
+    """A Redis command did not finish within its bound.
+
+    `request_bound` says the request's deadline (not Redis's slowness) set that bound:
+    then Redis is not to be reported down.
+    """
+
+    def __init__(self, message: str, *, request_bound: bool) -> None:
+        """Say which bound ran out."""
+        super().__init__(message)
+        self.request_bound = request_bound
 
 
 async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
@@ -36,7 +45,9 @@ async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
     if limit <= 0:
         if inspect.iscoroutine(awaitable):
             awaitable.close()
-        raise RedisDeadlineError("the request's deadline passed before a Redis call")
+        raise RedisDeadlineError(
+            "the request's deadline passed before a Redis call", request_bound=True
+        )
     task = asyncio.ensure_future(awaitable)
     _orphans.add(task)
     task.add_done_callback(_forget)
@@ -44,7 +55,9 @@ async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
         return await asyncio.wait_for(asyncio.shield(task), limit)
     except TimeoutError as err:
         task.cancel()
-        raise RedisDeadlineError(f"Redis did not answer within {limit:.2f}s") from err
+        raise RedisDeadlineError(
+            f"Redis did not answer within {limit:.2f}s", request_bound=limit < limit_s
+        ) from err
     except asyncio.CancelledError:
         task.cancel()
         raise

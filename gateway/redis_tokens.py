@@ -302,7 +302,10 @@ class RedisTokenProvider:
 
     def _start_keeper(self) -> None:
         if self._keeper is None or self._keeper.done():
-            self._keeper = asyncio.create_task(self._keep())
+            # Its own context: a request's deadline must not bound the keeper's calls.
+            self._keeper = asyncio.create_task(
+                self._keep(), context=contextvars.Context()
+            )
 
     async def _keep(self) -> None:
         """Every `BEAT_S`: write back rotating tokens Redis lost or never got."""

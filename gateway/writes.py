@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import time
 import uuid
@@ -289,7 +290,10 @@ class SaleAccountService:
         log.warning("idempotency_record_deferred", connection=connection)
         self._unrecorded[key] = (fingerprint, result, time.monotonic())
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+            # Its own context: the request's deadline must not bound the journal.
+            self._flusher = asyncio.create_task(
+                self._flush(), context=contextvars.Context()
+            )
         raise WriteUncertainError(connection, "POST", "(idempotency record)", UNCERTAIN)
 
     async def _flush(self) -> None:

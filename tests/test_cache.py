@@ -8,6 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.cache import LOCK_TTL_S, CachedLoader, CacheEntry, MemoryCache
+from gateway.deadline import deadline_in
 from gateway.errors import UpstreamUnavailableError
 from gateway.redis_cache import RedisCache, RedisHealth
 from tests.support import FakeClock
@@ -263,3 +264,25 @@ async def test_a_live_loaders_lease_is_renewed_past_its_ttl(redis_backends):
     )
     assert (await first).value == second.value == b"slow"
     assert calls == [1]
+
+
+async def test_a_load_past_its_callers_deadline_still_fills_the_shared_cache(
+    redis_backends,
+):
+    """The caller's deadline ends its wait, not the shared load's store into Redis."""
+
+    async def slow():
+        await asyncio.sleep(0.3)
+        return b"late"
+
+    with deadline_in(0.1), pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await CachedLoader(redis_backends[0]).load(
+                "k", slow, fresh_s=30, stale_s=30
+            )
+    for _ in range(100):
+        if (entry := await redis_backends[1].get("ig:v1:k")) is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert entry is not None
+    assert entry.value == b"late"

@@ -10,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.xarios.adapter import create as create_xarios
+from gateway.deadline import deadline_in
 from gateway.errors import TokenStoreUnavailableError
 from gateway.http import UpstreamClient
 from gateway.providers import ProviderContext
@@ -142,9 +143,14 @@ async def test_rotating_grant_without_redis_keeps_a_valid_token_never_refreshes(
 async def test_redis_back_empty_gets_the_newest_token_back_before_any_refresh(
     replicas, redis_server
 ):
-    """A replica holding the newest token writes it back; the others adopt it."""
+    """A replica holding the newest token writes it back; the others adopt it.
+
+    The write-back outlives the deadline of the request that first asked for a token.
+    """
     fetch, seen = issuer()
-    held = await replicas[0].get("conn", fetch, rotating=True)
+    with deadline_in(3):
+        held = await replicas[0].get("conn", fetch, rotating=True)
+    await asyncio.sleep(3)  # that request's deadline is long gone
     redis_server.stop()
     redis_server.start()
     got = await replicas[1].get("conn", fetch, rotating=True)
