@@ -55,7 +55,8 @@ from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
 from gateway.redis_idempotency import RedisIdempotencyStore
 from gateway.redis_ratelimit import RedisRateLimiter
-from gateway.redis_tokens import RedisTokenProvider, RedisTokenStore
+from gateway.redis_token_record import RedisTokenStore
+from gateway.redis_tokens import RedisTokenProvider
 from gateway.retry import RetryPolicy
 from gateway.service import InvoiceService
 from gateway.settings import ConnectionSettings, Settings

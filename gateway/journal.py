@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from gateway import jsoncodec
 from gateway.cache import KEY_PREFIX
 from gateway.redis_cache import FAILURES, RedisHealth
+from gateway.redis_calls import guarded
 
 JOURNAL_TTL_S = 600.0
 
@@ -88,7 +89,7 @@ class RedisJournal:
         self, client: Any, health: RedisHealth, ttl_s: float = JOURNAL_TTL_S
     ) -> None:
         """`client` is a `redis.asyncio.Redis` or `RedisCluster` (bytes responses)."""
-        self._r = client
+        self._r = guarded(client)  # bounded by the request deadline
         self._health = health
         self._ttl_ms = int(ttl_s * 1000)
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from gateway.deadline import time_left
 
-CALL_MAX_S = 2.0  # one command, retries inside the client included
+CALL_MAX_S = 5.0  # one command, retries inside the client included (a safety net)
 T = TypeVar("T")
 _orphans: set[asyncio.Future[Any]] = set()  # commands whose caller stopped waiting
 

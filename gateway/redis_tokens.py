@@ -33,7 +33,6 @@ import contextvars
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -43,7 +42,19 @@ from gateway.errors import TokenStoreUnavailableError
 from gateway.redis_cache import RedisHealth
 from gateway.redis_calls import guarded
 from gateway.redis_epoch import SETTLE_S, settle_left
-from gateway.settings import Secret
+from gateway.redis_token_record import (
+    ACQUIRE,
+    BEAT,
+    COMMIT,
+    EXPIRE_IF_SAME,
+    RELEASE,
+    TAKE_OVER,
+    WRITE_BACK,
+    Stored,
+    fields,
+    key,
+    read,
+)
 from gateway.tokens import LocalTokenProvider, Token, TokenFetcher, TokenState
 
 log = structlog.get_logger("tokens")
@@ -51,70 +62,6 @@ FAILURES = (RedisError, OSError, TimeoutError)
 LEASE_S = 3.0  # a lock holder silent this long is dead
 BEAT_S = 0.5  # lock beats and write-backs
 POLL_S = 0.05
-ACQUIRE = """
-local h = redis.call('hmget', KEYS[1], 'version', 'holder', 'beat')
-local version = tonumber(h[1] or '0')
-if version ~= tonumber(ARGV[2]) then return {0, '', 0, version} end
-if h[2] and h[2] ~= '' and h[2] ~= ARGV[1] then
-  return {0, h[2], tonumber(h[3] or '0'), version}
-end
-redis.call('hset', KEYS[1], 'holder', ARGV[1], 'beat', tonumber(h[3] or '0') + 1)
-return {1, ARGV[1], 0, version}
-"""
-TAKE_OVER = """
-local h = redis.call('hmget', KEYS[1], 'holder', 'beat')
-if h[1] ~= ARGV[2] or tonumber(h[2] or '0') ~= tonumber(ARGV[3]) then return 0 end
-redis.call('hset', KEYS[1], 'holder', ARGV[1], 'beat', tonumber(h[2] or '0') + 1)
-return 1
-"""
-BEAT = """
-if redis.call('hget', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
-return redis.call('hincrby', KEYS[1], 'beat', 1)
-"""
-RELEASE = """
-if redis.call('hget', KEYS[1], 'holder') == ARGV[1] then
-  redis.call('hdel', KEYS[1], 'holder')
-end
-return 1
-"""
-COMMIT = """
-local version = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
-local mine = redis.call('hget', KEYS[1], 'holder') == ARGV[1]
-if mine then redis.call('hdel', KEYS[1], 'holder') end
-if version ~= tonumber(ARGV[2]) then return 0 end
-redis.call('hset', KEYS[1], 'access', ARGV[3], 'issued_at', ARGV[4], 'expires_at', ARGV[5],
-           'refresh', ARGV[6], 'version', version + 1)
-return version + 1
-"""
-WRITE_BACK = """
-local issued = redis.call('hget', KEYS[1], 'issued_at')
-if issued and tonumber(issued) >= tonumber(ARGV[4]) then return 0 end
-local version = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
-local next = math.max(version + 1, tonumber(ARGV[2]))
-redis.call('hset', KEYS[1], 'access', ARGV[3], 'issued_at', ARGV[4], 'expires_at', ARGV[5],
-           'refresh', ARGV[6], 'version', next)
-if redis.call('hget', KEYS[1], 'holder') == ARGV[1] then
-  redis.call('hdel', KEYS[1], 'holder')
-end
-return next
-"""
-EXPIRE_IF_SAME = """
-if redis.call('hget', KEYS[1], 'access') == ARGV[1] then
-  redis.call('hset', KEYS[1], 'expires_at', redis.call('hget', KEYS[1], 'issued_at'))
-  return 1
-end
-return 0
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """One read of a connection's hash."""
-
-    token: Token | None
-    version: int
-    holder: str
-    beat: int
 
 
 class RedisTokenProvider:
@@ -192,7 +139,7 @@ class RedisTokenProvider:
                 await asyncio.sleep(POLL_S)
                 continue
             acquired, holder, beat, version = await self._r.eval(
-                ACQUIRE, 1, _key(connection), self._me, stored.version
+                ACQUIRE, 1, key(connection), self._me, stored.version
             )
             if acquired:
                 return await self._refresh(connection, fetch, stored)
@@ -203,7 +150,7 @@ class RedisTokenProvider:
             if watched is None or watched[:2] != (holder, int(beat)):
                 watched = (holder, int(beat), now)
             elif now - watched[2] >= self._lease_s and await self._r.eval(
-                TAKE_OVER, 1, _key(connection), self._me, holder, int(beat)
+                TAKE_OVER, 1, key(connection), self._me, holder, int(beat)
             ):
                 log.warning("token_lock_taken_over", connection=connection)
                 return await self._refresh(connection, fetch, stored)
@@ -250,7 +197,7 @@ class RedisTokenProvider:
             fresh = await fetch(stored.token)
         except BaseException:
             with contextlib.suppress(*FAILURES):
-                await self._r.eval(RELEASE, 1, _key(connection), self._me)
+                await self._r.eval(RELEASE, 1, key(connection), self._me)
             raise
         finally:
             beating.cancel()
@@ -259,7 +206,7 @@ class RedisTokenProvider:
         self.refreshes[connection] = self.refreshes.get(connection, 0) + 1
         try:
             version = await self._r.eval(
-                COMMIT, 1, _key(connection), self._me, stored.version, *_fields(fresh)
+                COMMIT, 1, key(connection), self._me, stored.version, *fields(fresh)
             )
         except FAILURES as err:
             self._health.down(err)
@@ -289,12 +236,12 @@ class RedisTokenProvider:
         while True:
             await asyncio.sleep(BEAT_S)
             with contextlib.suppress(*FAILURES):
-                await self._r.eval(BEAT, 1, _key(connection), self._me)
+                await self._r.eval(BEAT, 1, key(connection), self._me)
 
     async def _write_back(self, connection: str, token: Token, version: int) -> None:
         """Store `token` unless Redis holds one issued at the same time or later."""
         written = await self._r.eval(
-            WRITE_BACK, 1, _key(connection), self._me, version, *_fields(token)
+            WRITE_BACK, 1, key(connection), self._me, version, *fields(token)
         )
         if written:
             log.info("token_written_back", connection=connection)
@@ -331,25 +278,18 @@ class RedisTokenProvider:
         return newest[0]
 
     async def _read(self, connection: str) -> Stored:
-        raw = await self._r.hgetall(_key(connection))
-        version = int(raw.get(b"version", 0)) if raw else 0
-        holder = raw.get(b"holder", b"").decode() if raw else ""
-        beat = int(raw.get(b"beat", 0)) if raw else 0
-        if not raw or b"access" not in raw:
-            return Stored(None, version, holder, beat)
-        refresh = raw.get(b"refresh", b"").decode()
-        token = Token(
-            Secret(raw[b"access"].decode()),
-            float(raw[b"issued_at"]),
-            float(raw[b"expires_at"]),
-            Secret(refresh) if refresh else None,
-        )
-        return Stored(token, version, holder, beat)
+        return await read(self._r, connection)
 
     async def invalidate(self, connection: str, rejected: Token) -> None:
-        """Expire the rejected token everywhere, unless a newer one replaced it."""
+        """Expire the rejected token everywhere, unless a newer one replaced it.
+
+        N calls rejected with the same token make one Redis call, not N: a burst of
+        401s must not drain the connection pool.
+        """
         cached = self._local.get(connection)
         if cached is not None and cached[0].access == rejected.access:
+            if cached[0].expires_at <= cached[0].issued_at:
+                return  # already spent here by another of those calls
             spent = Token(
                 rejected.access,
                 rejected.issued_at,
@@ -359,7 +299,7 @@ class RedisTokenProvider:
             self._local[connection] = (spent, cached[1])  # its refresh token stays
         try:
             await self._r.eval(
-                EXPIRE_IF_SAME, 1, _key(connection), rejected.access.reveal()
+                EXPIRE_IF_SAME, 1, key(connection), rejected.access.reveal()
             )
         except FAILURES as err:
             self._health.down(err)
@@ -380,55 +320,3 @@ class RedisTokenProvider:
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
-
-
-class RedisTokenStore:
-    """`TokenStore` on Redis: how `invoice-gateway auth` hands a new consent to replicas.
-
-    A saved token supersedes whatever is stored (a new consent starts a new chain of
-    refresh tokens) and frees the refresh lock; replicas adopt it on their next read.
-    """
-
-    def __init__(self, client: Any) -> None:
-        """Use `client` (closed by the caller)."""
-        self._r = guarded(client)
-
-    async def load(self, connection: str) -> Token | None:
-        """The stored token, if any."""
-        raw = await self._r.hgetall(_key(connection))
-        if not raw or b"access" not in raw:
-            return None
-        refresh = raw.get(b"refresh", b"").decode()
-        return Token(
-            Secret(raw[b"access"].decode()),
-            float(raw[b"issued_at"]),
-            float(raw[b"expires_at"]),
-            Secret(refresh) if refresh else None,
-        )
-
-    async def save(self, connection: str, token: Token) -> None:
-        """Write the token with the next version, unconditionally."""
-        key = _key(connection)
-        await self._r.eval(SAVE, 1, key, *_fields(token))
-
-
-SAVE = """
-local version = tonumber(redis.call('hget', KEYS[1], 'version') or '0')
-redis.call('hset', KEYS[1], 'access', ARGV[1], 'issued_at', ARGV[2], 'expires_at', ARGV[3],
-           'refresh', ARGV[4], 'version', version + 1)
-redis.call('hdel', KEYS[1], 'holder')
-return version + 1
-"""
-
-
-def _fields(token: Token) -> tuple[str, str, str, str]:
-    return (
-        token.access.reveal(),
-        repr(token.issued_at),
-        repr(token.expires_at),
-        token.refresh.reveal() if token.refresh else "",
-    )
-
-
-def _key(connection: str) -> str:
-    return f"ig:v1:token:{{{connection}}}"

@@ -14,7 +14,7 @@ from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.__main__ import _authorize
 from gateway.app import token_store
 from gateway.config import load_settings
-from gateway.redis_tokens import RedisTokenStore
+from gateway.redis_token_record import RedisTokenStore
 from gateway.tokenfile import FileTokenStore
 from tests.support import (
     API_KEY,
