@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from gateway import jsoncodec
 from gateway.cache import KEY_PREFIX
 from gateway.redis_cache import FAILURES, RedisHealth
-from gateway.redis_calls import guarded
+from gateway.redis_calls import bounded, guarded
 
 JOURNAL_TTL_S = 600.0
 
@@ -100,7 +100,7 @@ class RedisJournal:
             async with self._r.pipeline(transaction=True) as pipe:
                 pipe.hset(key, record_id, _encode(note))
                 pipe.pexpire(key, self._ttl_ms)
-                await pipe.execute()
+                await bounded(pipe.execute())
         except FAILURES as err:
             self._health.down(err)
             return

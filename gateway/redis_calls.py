@@ -22,6 +22,9 @@ from gateway.deadline import time_left
 
 CALL_MAX_S = 5.0  # one command, retries inside the client included (a safety net)
 T = TypeVar("T")
+# Methods that build an object rather than send a command (a pipeline is awaitable, but is
+# used as a context manager; its `execute` is what to bound).
+FACTORIES = frozenset({"pipeline", "pubsub", "lock", "register_script", "monitor"})
 _orphans: set[asyncio.Future[Any]] = set()  # commands whose caller stopped waiting
 
 
@@ -79,7 +82,7 @@ class GuardedRedis:
     def __getattr__(self, name: str) -> Any:
         """The client's attribute; methods return bounded awaitables."""
         attr = getattr(self.client, name)
-        if not callable(attr):
+        if not callable(attr) or name in FACTORIES:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.deadline import deadline_in
-from gateway.redis_calls import RedisDeadlineError, bounded
+from gateway.redis_calls import RedisDeadlineError, bounded, guarded
 
 
 async def stubborn(seconds: float) -> str:
@@ -49,3 +50,15 @@ async def test_a_command_in_time_returns_its_value():
     """Within the bound the command's own answer comes back."""
     with deadline_in(5):
         assert await bounded(stubborn(0.01)) == "done"
+
+
+async def test_a_pipeline_is_handed_over_unwrapped_and_its_execute_bounded(
+    redis_server,
+):
+    """`pipeline()` builds an object (used as a context manager), not a command."""
+    client = guarded(aioredis.Redis.from_url(redis_server.url))
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.set("k", "v")
+        pipe.get("k")
+        assert await bounded(pipe.execute()) == [True, b"v"]
+    await client.aclose()
