@@ -10,68 +10,29 @@ shared write journal, which reads lay over what the upstream or cache says: a de
 account leaves the list at once (though the upstream deletes it only later), and a created
 or changed one shows as written, for the writer and on every replica.
 
-Once the upstream accepted a create, the client is never told it was not attempted: the
-request keeps trying to record the outcome for a few seconds (201 once it is recorded),
-and otherwise answers 504 "outcome uncertain, retry with the same Idempotency-Key" while a
-backlog keeps recording it in the background, so the retry replays the account. The
-owner of a key beats it while it works; a retry that sees the beat stand still for a
-lease takes the key over (the owner died) and looks for the account before creating.
+Keys, leases and recording the outcome of an accepted create (never "not attempted")
+are `gateway.keyed_writes`' job; this module says what a create and its look-up are.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import hashlib
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import structlog
 
 from gateway import jsoncodec
 from gateway.accounts import SaleAccount, SaleAccountDraft
 from gateway.cache import CachedLoader
-from gateway.errors import (
-    IdempotencyError,
-    IdempotencyUnavailableError,
-    NotFoundError,
-    UpstreamAuthError,
-    UpstreamError,
-    UpstreamNotFoundError,
-    UpstreamRejectedError,
-    WriteUncertainError,
-)
+from gateway.errors import NotFoundError, UpstreamNotFoundError
 from gateway.idempotency import IdempotencyStore
 from gateway.journal import Note, WriteJournal
+from gateway.keyed_writes import KeyedWrites, WriteResult
 from gateway.listing import Connection
 from gateway.principal import Principal
 from gateway.providers import SaleAccountProvider
 
-log = structlog.get_logger("writes")
 LOOKBACK_S = 120.0  # clock skew allowance when looking for an uncertain create's effect
-WAIT_STEP_S = 0.05
-LEASE_S = 3.0  # an owner whose beat stood still this long died mid-write
-BEAT_S = 0.5
-RECORD_WAIT_S = 5.0  # a request keeps trying to record an accepted create this long
-BACKLOG_STEP_S = 0.25
-BACKLOG_KEEP_S = 3600.0  # then the backlog keeps trying in the background this long
-UNCERTAIN = (
-    "outcome uncertain: the account may or may not exist; retry with the same "
-    "Idempotency-Key (it will not be created twice)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """An HTTP-shaped outcome of a create, replayable byte for byte."""
-
-    status: int
-    body: bytes
-    replayed: bool = False
 
 
 class SaleAccountService:
@@ -90,12 +51,9 @@ class SaleAccountService:
         """`wait_s` bounds how long a duplicate waits for the first request."""
         self._connections = connections
         self._loader = loader
-        self._store = store
+        self._keyed = KeyedWrites(store, wait_s=wait_s)
         self._journal = journal
-        self._wait_s = wait_s
         self._clock = clock
-        self._unrecorded: dict[str, tuple[str, WriteResult, float]] = {}
-        self._flusher: asyncio.Task[None] | None = None
 
     def capable(self, principal: Principal) -> list[str]:
         """Connection ids this caller may use for sale accounts."""
@@ -222,144 +180,36 @@ class SaleAccountService:
         fingerprint = hashlib.sha256(
             jsoncodec.dumps({"c": connection, "d": draft.fingerprint_source()})
         ).hexdigest()
-        owner = uuid.uuid4().hex
-        claimed = await self._claim(key, fingerprint, owner)
-        if isinstance(claimed, WriteResult):
-            return claimed
-        beating = asyncio.create_task(self._beat(key, fingerprint, owner))
-        try:
-            return await self._create_once(
-                connection, adapter, draft, (key, fingerprint, owner), claimed
-            )
-        finally:
-            beating.cancel()
+        return await self._keyed.run(
+            key,
+            fingerprint,
+            connection,
+            lambda started_at: self._find_or_create(
+                connection, adapter, draft, started_at
+            ),
+        )
 
-    async def _create_once(
+    async def _find_or_create(
         self,
         connection: str,
         adapter: SaleAccountProvider,
         draft: SaleAccountDraft,
-        claim: tuple[str, str, str],
         started_at: float | None,
     ) -> WriteResult:
-        """Holding the key: look first if an earlier attempt is unknown, then create."""
-        key, fingerprint, owner = claim
-        try:
-            if started_at is not None:  # an earlier attempt's outcome is unknown
-                found = await adapter.find_created(
-                    draft, datetime.fromtimestamp(started_at - LOOKBACK_S, UTC)
-                )
-                if found is not None:
-                    await self._invalidate(connection, found.remote_id)
-                    await self._noted(connection, found.remote_id, found)
-                    result = WriteResult(201, jsoncodec.dumps(found.to_dict()))
-                    return await self._record(connection, key, fingerprint, result)
-            result = await self._create(connection, adapter, draft)
-        except (UpstreamRejectedError, UpstreamAuthError):
-            # Refused: nothing happened, a fixed body may retry.
-            with contextlib.suppress(IdempotencyUnavailableError):
-                await self._store.release(key, owner)
-            raise
-        except UpstreamError as err:
-            # Sent, and no usable answer: it may have been created. Never guess.
-            with contextlib.suppress(IdempotencyUnavailableError):
-                await self._store.mark_uncertain(key, fingerprint)
-            raise WriteUncertainError(
-                err.connection, err.method, err.path, UNCERTAIN
-            ) from err
-        return await self._record(connection, key, fingerprint, result)
-
-    async def _record(
-        self, connection: str, key: str, fingerprint: str, result: WriteResult
-    ) -> WriteResult:
-        """Record an accepted create's answer; 504 (and the backlog) if Redis refuses."""
-        give_up = time.monotonic() + min(RECORD_WAIT_S, self._wait_s)
-        while True:
-            try:
-                recorded = await self._store.complete(
-                    key, fingerprint, result.status, result.body
-                )
-            except IdempotencyUnavailableError:
-                if time.monotonic() >= give_up:
-                    break
-                await asyncio.sleep(BACKLOG_STEP_S)
-                continue
-            if not recorded:
-                log.error("idempotency_record_refused", connection=connection)
-            return result
-        log.warning("idempotency_record_deferred", connection=connection)
-        self._unrecorded[key] = (fingerprint, result, time.monotonic())
-        if self._flusher is None or self._flusher.done():
-            # Its own context: the request's deadline must not bound the journal.
-            self._flusher = asyncio.create_task(
-                self._flush(), context=contextvars.Context()
+        """Look first when an earlier attempt's outcome is unknown, then create."""
+        if started_at is not None:
+            found = await adapter.find_created(
+                draft, datetime.fromtimestamp(started_at - LOOKBACK_S, UTC)
             )
-        raise WriteUncertainError(connection, "POST", "(idempotency record)", UNCERTAIN)
-
-    async def _flush(self) -> None:
-        """Record backlogged outcomes as soon as the store takes them."""
-        while self._unrecorded:
-            await asyncio.sleep(BACKLOG_STEP_S)
-            for key, (fingerprint, result, since) in list(self._unrecorded.items()):
-                try:
-                    await self._store.complete(
-                        key, fingerprint, result.status, result.body
-                    )
-                except IdempotencyUnavailableError:
-                    if time.monotonic() - since >= BACKLOG_KEEP_S:
-                        del self._unrecorded[key]
-                        log.warning("idempotency_record_lost", key_hash=_short(key))
-                    continue
-                del self._unrecorded[key]
-                log.info("idempotency_record_written", key_hash=_short(key))
-
-    async def _beat(self, key: str, fingerprint: str, owner: str) -> None:
-        """Show contenders the owner is alive (and put back a record Redis lost)."""
-        while True:
-            await asyncio.sleep(BEAT_S)
-            with contextlib.suppress(IdempotencyUnavailableError):
-                await self._store.beat(key, fingerprint, owner)
+            if found is not None:
+                await self._invalidate(connection, found.remote_id)
+                await self._noted(connection, found.remote_id, found)
+                return WriteResult(201, jsoncodec.dumps(found.to_dict()))
+        return await self._create(connection, adapter, draft)
 
     async def close(self) -> None:
-        """Stop the backlog (at shutdown; what it still holds is logged as lost)."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        for key in self._unrecorded:
-            log.warning("idempotency_record_lost", key_hash=_short(key))
-
-    async def _claim(
-        self, key: str, fingerprint: str, owner: str
-    ) -> WriteResult | float | None:
-        """Own the key: None (new), a start instant (uncertain, taken over) or a replay."""
-        deadline = time.monotonic() + self._wait_s
-        watched: tuple[tuple[str, int], float] | None = None  # (owner, beat), since
-        while True:
-            existing = await self._store.reserve(key, fingerprint, owner)
-            if existing is None:
-                return None
-            if existing.fingerprint != fingerprint:
-                raise IdempotencyError(
-                    "this Idempotency-Key was used with a different request body",
-                    status=422,
-                )
-            if existing.state == "done":
-                return WriteResult(existing.status, existing.body, replayed=True)
-            seen, now = (existing.owner, existing.beat), time.monotonic()
-            if watched is None or watched[0] != seen:
-                watched = (seen, now)
-            silent = now - watched[1] >= LEASE_S
-            if (
-                existing.state == "uncertain" or silent
-            ) and await self._store.take_over(key, owner, seen):
-                # The record's start instant bounds where the earlier effect can be found.
-                return existing.started_at
-            if now >= deadline:
-                raise IdempotencyError(
-                    "a request with this Idempotency-Key is still in progress; retry later",
-                    status=409,
-                )
-            await asyncio.sleep(WAIT_STEP_S)
+        """Stop background work (the keyed writes' backlog)."""
+        await self._keyed.close()
 
     async def _create(
         self, connection: str, adapter: SaleAccountProvider, draft: SaleAccountDraft
@@ -378,8 +228,3 @@ class SaleAccountService:
     async def _invalidate(self, connection: str, remote_id: str) -> None:
         await self._loader.invalidate(f"{connection}:sale_accounts")
         await self._loader.invalidate(f"{connection}:sale_account:{remote_id}")
-
-
-def _short(key: str) -> str:
-    """A log-safe handle on an idempotency key (the key itself may carry meaning)."""
-    return hashlib.sha256(key.encode()).hexdigest()[:12]

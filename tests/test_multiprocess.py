@@ -15,6 +15,7 @@ from adapters.fintera.simulator import API_TOKEN, ENTITIES
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from adapters.xarios.simulator import CLIENT_ID as X_ID
 from adapters.xarios.simulator import CLIENT_SECRET as X_SECRET
+from tests.processes import wait_until
 from tests.support import CURSOR_SECRET
 
 KEY = "multi-process-key-0123"
@@ -84,15 +85,16 @@ async def cluster_of_gateways(
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     async with aiohttp.ClientSession() as http:
         for base in bases:
-            for _ in range(300):
+
+            async def up(base: str = base) -> bool:
                 try:
                     async with http.get(base + "/healthz") as resp:
-                        if resp.status == 200:
-                            break
+                        return resp.status == 200
                 except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"gateway at {base} did not start")
+                    return False
+
+            # Generous: three interpreters starting on a loaded 2-core machine.
+            await wait_until(up, 60, f"gateway at {base} answers")
     yield bases
     for proc in procs:
         proc.terminate()
