@@ -102,8 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_one(host, port, reuse_port=False)
         return 0
     # N processes on one port (SO_REUSEPORT: the kernel spreads connections). They share
-    # state only through Redis: set REDIS_URL, or each keeps its own cache and tokens.
-    configure_logging(settings.log_format, settings.log_level)
+    # state only through Redis (required above). A supervisor restarts dead ones.
     return supervise(serve_one, (host, port), {"reuse_port": True}, args.workers)
 
 

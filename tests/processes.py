@@ -16,7 +16,7 @@ import aiohttp
 from adapters.fintera.simulator import API_TOKEN, ENTITIES
 from adapters.xarios.simulator import CLIENT_ID as X_ID
 from adapters.xarios.simulator import CLIENT_SECRET as X_SECRET
-from tests.support import free_port_pair
+from tests.support import CURSOR_SECRET, free_port_pair
 
 KEY = "fault-process-key-0123"
 HEADERS = {"Authorization": f"Bearer {KEY}"}
@@ -56,7 +56,7 @@ def gateway_env(
     return {
         **os.environ,
         "GATEWAY_CONFIG": str(conf),
-        "GATEWAY_CURSOR_SECRET": "f" * 40,
+        "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
         "GATEWAY_LOG_LEVEL": "info",
         "GATEWAY_LOG_FORMAT": "json",
         "REDIS_URL": redis_url,

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from tests.processes import wait_until
-from tests.support import free_port_pair
+from tests.support import CURSOR_SECRET, free_port_pair
 
 
 def serving_children(pid: int) -> list[int]:
@@ -38,8 +37,8 @@ def serving_children(pid: int) -> list[int]:
 
 
 @pytest.fixture
-def serve_env(tmp_path, hubsoft_url):
-    """Environment for `serve` with one Hubsoft connection; the master's log file."""
+def serve_env(tmp_path, hubsoft_url, redis_server):
+    """Environment for `serve` (one Hubsoft connection, Redis); the master's log file."""
     conf = tmp_path / "c.toml"
     conf.write_text(
         f'[[api_keys]]\nname = "w"\nsha256 = "{hashlib.sha256(b"wk").hexdigest()}"\n'
@@ -51,8 +50,9 @@ def serve_env(tmp_path, hubsoft_url):
     return {
         **os.environ,
         "GATEWAY_CONFIG": str(conf),
-        "GATEWAY_CURSOR_SECRET": "w" * 32,
+        "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
         "GATEWAY_LOG_FORMAT": "json",
+        "REDIS_URL": redis_server.url,
         "A_ID": CLIENT_ID,
         "A_S": CLIENT_SECRET,
         "A_U": USERNAME,
@@ -105,14 +105,19 @@ async def _count_without(pid: int, victim: int) -> bool:
     return len(live) == 2 and victim not in live
 
 
-async def test_workers_crashing_at_start_end_the_master_with_status_1(serve_env):
-    """Workers that cannot bind keep dying at once: the master gives up, saying why."""
+async def test_workers_dying_right_after_start_end_the_master_with_status_1(serve_env):
+    """Every worker killed as soon as it appears: the master gives up, saying why."""
     env, log = serve_env
-    port = free_port_pair()
-    with socket.socket() as squatter:  # no SO_REUSEPORT: every worker's bind fails
-        squatter.bind(("127.0.0.1", port))
-        squatter.listen()
-        master = await start_master(env, log, port)
-        status = await asyncio.wait_for(master.wait(), 120)
-    assert status == 1
+    master = await start_master(env, log, free_port_pair())
+    killed: set[int] = set()
+
+    async def gave_up() -> bool:
+        for child in serving_children(master.pid):
+            if child not in killed:
+                killed.add(child)
+                os.kill(child, signal.SIGKILL)
+        return master.returncode is not None
+
+    await wait_until(gave_up, 120, "the master ends the crash loop")
+    assert await master.wait() == 1
     assert "workers_crash_loop" in log.read_text()
