@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from gateway import jsoncodec
 from gateway.errors import AuditUnavailableError
 from gateway.redis_cache import RedisHealth
+from gateway.redis_calls import guarded
 
 log = structlog.get_logger("audit")
 FAILURES = (RedisError, OSError, TimeoutError)
@@ -61,7 +62,7 @@ class RedisAuditTrail:
 
     def __init__(self, client: Any, health: RedisHealth) -> None:
         """Use `client` for the stream."""
-        self._r = client
+        self._r = guarded(client)  # bounded by the request deadline
         self._health = health
 
     async def record(self, event: dict[str, Any]) -> None:

@@ -83,23 +83,25 @@ async def cluster_of_gateways(
         for port in ports
     ]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
-    async with aiohttp.ClientSession() as http:
-        for base in bases:
+    try:  # a start-up that fails must not leave processes behind
+        async with aiohttp.ClientSession() as http:
+            for base in bases:
 
-            async def up(base: str = base) -> bool:
-                try:
-                    async with http.get(base + "/healthz") as resp:
-                        return resp.status == 200
-                except aiohttp.ClientError:
-                    return False
+                async def up(base: str = base) -> bool:
+                    try:
+                        async with http.get(base + "/healthz") as resp:
+                            return resp.status == 200
+                    except aiohttp.ClientError:
+                        return False
 
-            # Generous: three interpreters starting on a loaded 2-core machine.
-            await wait_until(up, 60, f"gateway at {base} answers")
-    yield bases
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        await proc.wait()
+                # Generous: three interpreters starting on a loaded 2-core machine.
+                await wait_until(up, 60, f"gateway at {base} answers")
+        yield bases
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            await proc.wait()
 
 
 async def test_cold_storm_across_processes_makes_one_call_per_source(

@@ -34,9 +34,11 @@ async def deployment(tmp_path, redis_server, xarios_url, fintera_url, xarios_sim
     refresh = xarios_sim.issue_refresh_token()
     env = gateway_env(tmp_path, redis_server.url, xarios_url, fintera_url, refresh)
     gateways = Gateways(env, 3, tmp_path)
-    await gateways.start()
-    yield gateways, refresh
-    await gateways.stop()
+    try:  # a start-up that fails must not leave processes behind
+        await gateways.start()
+        yield gateways, refresh
+    finally:
+        await gateways.stop()
 
 
 async def xarios_status(http: aiohttp.ClientSession, base: str) -> str:

@@ -118,6 +118,10 @@ async def test_workers_dying_right_after_start_end_the_master_with_status_1(serv
                 os.kill(child, signal.SIGKILL)
         return master.returncode is not None
 
-    await wait_until(gave_up, 120, "the master ends the crash loop")
+    try:
+        await wait_until(gave_up, 120, "the master ends the crash loop")
+    finally:
+        if master.returncode is None:
+            master.kill()
     assert await master.wait() == 1
     assert "workers_crash_loop" in log.read_text()

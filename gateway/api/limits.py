@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 
 from gateway.redis_cache import RedisHealth
+from gateway.redis_calls import guarded
 from gateway.settings import CallerLimit
 
 FAILURES = (RedisError, OSError, TimeoutError)
@@ -128,7 +129,7 @@ class RedisCallerLimiter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`fallback` charges locally while Redis cannot be reached."""
-        self._r = client
+        self._r = guarded(client)  # bounded by the request deadline
         self._health = health
         self._fallback = fallback
         self._clock = clock
