@@ -157,5 +157,6 @@ class RedisCache:
 
 
 def _lock(key: str) -> str:
-    # The same hash tag as the entry keeps both in one Redis Cluster slot.
-    return f"lock:{{{key}}}"
+    # The same hash tag as the entry keeps both in one Redis Cluster slot; the prefix
+    # keeps it inside the gateway's ACL key pattern (ig:v1:*).
+    return f"ig:v1:lock:{{{key}}}"

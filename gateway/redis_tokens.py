@@ -107,6 +107,9 @@ class RedisTokenProvider:
                 running = self._inflight.get(connection)
                 if running is not None:  # a refresh whose first caller gave up
                     return await asyncio.shield(running)
+                held = self._local.get(connection)
+                if held is not None and held[0].usable(self._clock()):
+                    return held[0]  # refreshed while we queued for the lock
                 return await self._shared_get(connection, fetch, rotating=rotating)
         except FAILURES as err:
             self._health.down(err)
@@ -272,6 +275,12 @@ class RedisTokenProvider:
         newest = self._local.get(connection)
         if stored.token is None:
             return newest[0] if newest is not None else None
+        if (
+            newest is not None
+            and newest[0].access == stored.token.access
+            and newest[0].expires_at < stored.token.expires_at
+        ):
+            return newest[0]  # rejected here; the store may not have heard yet
         if newest is None or newest[0].issued_at <= stored.token.issued_at:
             self._local[connection] = (stored.token, stored.version)
             return stored.token

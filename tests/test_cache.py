@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.cache import LOCK_TTL_S, CachedLoader, CacheEntry, MemoryCache
+from gateway.cache import (
+    LOCAL_LOCK,
+    LOCK_TTL_S,
+    CachedLoader,
+    CacheEntry,
+    MemoryCache,
+)
 from gateway.deadline import deadline_in
 from gateway.errors import UpstreamUnavailableError
 from gateway.redis_cache import RedisCache, RedisHealth
-from tests.support import FakeClock
+from tests.support import FakeClock, RedisProcess
 
 
 @pytest.fixture
@@ -286,3 +293,29 @@ async def test_a_load_past_its_callers_deadline_still_fills_the_shared_cache(
         await asyncio.sleep(0.05)
     assert entry is not None
     assert entry.value == b"late"
+
+
+async def test_every_cache_key_fits_the_gateways_acl_pattern(tmp_path):
+    """With an ACL user limited to `ig:v1:*`, entries and load locks both work."""
+    server = RedisProcess(shutil.which("redis-server") or "redis-server", tmp_path)
+    server.extra = ["--user", "gw", "on", ">gw-pass", "~ig:v1:*", "resetchannels"]
+    server.extra += ["+@all", "-@dangerous", "--user", "default", "off"]
+    server.start()
+    client = aioredis.Redis.from_url(f"redis://gw:gw-pass@127.0.0.1:{server.port}/0")
+    try:
+        health = RedisHealth()
+        cache = RedisCache(client, health)
+        calls = []
+
+        async def load():
+            calls.append(1)
+            return b"v"
+
+        found = await CachedLoader(cache).load("k", load, fresh_s=5, stale_s=5)
+        token = await cache.try_lock("ig:v1:other", LOCK_TTL_S)
+        assert found.value == b"v"
+        assert token not in {None, LOCAL_LOCK}  # a real Redis lock, not a fail-open
+        assert health.state == "up"
+    finally:
+        await client.aclose()
+        server.stop()
