@@ -18,6 +18,8 @@ import inspect
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from gateway.deadline import time_left
 
 CALL_MAX_S = 5.0  # one command, retries inside the client included (a safety net)
@@ -87,13 +89,28 @@ class GuardedRedis:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             result = attr(*args, **kwargs)
-            return bounded(result) if inspect.isawaitable(result) else result
+            if not inspect.isawaitable(result):
+                return result
+            return bounded(_connection_errors(result))
 
         return call
 
     async def aclose(self) -> None:
         """Close the wrapped client (not bounded: shutdown must finish)."""
         await self.client.aclose()
+
+
+async def _connection_errors(awaitable: Awaitable[T]) -> T:
+    """A connection torn down under a command is a connection error, not a crash.
+
+    Under load the cluster client can send on a connection whose writer is already gone
+    (`AttributeError: 'NoneType' object has no attribute 'writelines'`); callers treat
+    Redis errors as "Redis away" and carry on, so that is what this becomes.
+    """
+    try:
+        return await awaitable
+    except AttributeError as err:
+        raise RedisConnectionError("Redis connection lost mid-command") from err
 
 
 def guarded(client: Any) -> Any:
