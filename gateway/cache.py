@@ -21,10 +21,8 @@ from gateway.deadline import no_deadline
 from gateway.errors import UpstreamError
 
 KEY_PREFIX = "ig:v1:"
-LOCK_TTL_S = (
-    3.0  # a lease: renewed by its live owner, so a dead one's frees within this
-)
-LOCK_RENEW_S = LOCK_TTL_S / 3
+LOCK_TTL_S = 5.0  # a lease renewed by its live owner: a dead one's frees within this
+LOCK_RENEW_S = 1.0  # so a loaded event loop may stall 4 s without losing it
 LOCK_POLL_S = 0.025
 MAX_WAIT_S = 60.0  # a waiter without a request deadline (a background refresh) gives up
 LOCAL_LOCK = "local"
