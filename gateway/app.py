@@ -66,6 +66,11 @@ from gateway.writes import SaleAccountService
 
 MAX_REQUEST_BYTES = 64 * 1024
 REDIS_TIMEOUT_S = 0.5
+# Waiting for a free pooled connection is local queueing under a burst, not Redis being
+# away: it may take longer than one slow command before the caller gives up (every Redis
+# call is bounded by the request's deadline anyway). Too short a wait made a rotating
+# grant's refresh look like "token store unavailable" during a 300-request burst.
+REDIS_POOL_WAIT_S = 2.0
 REDIS_MAX_CONNECTIONS = 64
 USER_AGENT = "invoice-gateway/0.1"
 
@@ -159,7 +164,7 @@ def connect_redis(url: str, *, cluster: bool) -> Any:
     # A blocking pool: under a burst, callers queue for a connection (briefly) instead of
     # failing with "too many connections", which would look like Redis being down.
     pool = BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_TIMEOUT_S, **options
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_S, **options
     )
     return Redis(connection_pool=pool)
 
