@@ -57,6 +57,8 @@ class InvoiceService:
     """Answers invoice queries across connections."""
 
     DECODED_MEMO = 512
+    # Decoded models cost several times their JSON: bound the memo by the JSON's size too.
+    DECODED_MEMO_BYTES = 16 * 1024 * 1024
 
     def __init__(
         self,
@@ -75,7 +77,10 @@ class InvoiceService:
         self._now = now
         # Decoded results by (cache key, fetched_at): a cache hit skips JSON + model
         # decoding as long as the entry is the one already decoded here.
-        self._memo: OrderedDict[tuple[str, float], SourceResult] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, float], tuple[SourceResult, int]] = (
+            OrderedDict()
+        )
+        self._memo_bytes = 0
 
     def today_of(self, connection: str) -> date:
         """Today in a connection's time zone (what 'overdue' is measured against)."""
@@ -272,13 +277,19 @@ class InvoiceService:
     def _decoded(self, key: str, lookup: Lookup) -> SourceResult:
         """Decode a cached value once per (key, fetched_at); later hits reuse it."""
         memo_key = (key, lookup.fetched_at)
-        result = self._memo.get(memo_key)
-        if result is None:
-            result = self._memo[memo_key] = decode_result(lookup.value)
-            while len(self._memo) > self.DECODED_MEMO:
-                self._memo.popitem(last=False)
-        else:
+        held = self._memo.get(memo_key)
+        if held is not None:
             self._memo.move_to_end(memo_key)
+            return held[0]
+        result, size = decode_result(lookup.value), len(lookup.value)
+        if size <= self.DECODED_MEMO_BYTES // 4:
+            self._memo[memo_key] = (result, size)
+            self._memo_bytes += size
+        while self._memo and (
+            len(self._memo) > self.DECODED_MEMO
+            or self._memo_bytes > self.DECODED_MEMO_BYTES
+        ):
+            self._memo_bytes -= self._memo.popitem(last=False)[1][1]
         return result
 
     async def _fetch(
