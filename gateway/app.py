@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
 from gateway.api.auth import Authenticator
+from gateway.api.deadlines import deadline
 from gateway.api.handlers import setup_routes
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.api.metrics_port import metrics_listener
@@ -212,7 +213,9 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the gateway application; stores, backends and clocks are injectable."""
-    app = web.Application(middlewares=[pipeline], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(
+        middlewares=[pipeline, deadline], client_max_size=MAX_REQUEST_BYTES
+    )
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
     sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open

@@ -23,7 +23,7 @@ import structlog
 
 from gateway.cache import CachedLoader, Loaded, Lookup
 from gateway.cursor import CursorCodec, Position, fingerprint
-from gateway.deadline import deadline_in
+from gateway.deadline import deadline_in, time_left
 from gateway.errors import (
     FieldError,
     ForbiddenError,
@@ -228,7 +228,7 @@ class InvoiceService:
         """One invoice by canonical id; 404 for unknown, invisible or absent ones."""
         conn, remote_id = self._resolve(principal, invoice_id)
         key = f"{conn.id}:invoice:{remote_id}"
-        deadline = min(self._deadline_s, deadline_s or self._deadline_s)
+        deadline = self._deadline(deadline_s)
         try:
             async with asyncio.timeout(deadline):
                 with deadline_in(deadline):
@@ -254,6 +254,15 @@ class InvoiceService:
         if not principal.owns(invoice.customer.document):
             raise NotYoursError(f"no invoice {invoice_id!r}")
         return invoice
+
+    def _deadline(self, asked: float | None) -> float:
+        """Seconds left: the configured deadline, the caller's, the request's (if set)."""
+        left = time_left()
+        return min(
+            self._deadline_s,
+            asked or self._deadline_s,
+            self._deadline_s if left is None else max(0.0, left),
+        )
 
     async def _encoded_one(self, conn: Connection, remote_id: str) -> Loaded:
         result = SourceResult((await conn.adapter.get_invoice(remote_id),))
@@ -302,7 +311,7 @@ class InvoiceService:
         if reason is not None:
             return base("skipped", note=reason), ()
         key = f"{conn.id}:invoices:{query.cache_key()}"
-        deadline = min(self._deadline_s, request.deadline_s or self._deadline_s)
+        deadline = self._deadline(request.deadline_s)
         started = time.monotonic()
         failure: SourceError | None
         try:
