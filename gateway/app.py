@@ -238,7 +238,8 @@ def create_app(
             redis_client, redis_health, MemoryCallerLimiter(), clock
         )
         app[AUDIT] = RedisAuditTrail(redis_client, redis_health)
-        cache = cache or RedisCache(redis_client, redis_health, clock)
+        if cache is None:  # not `or`: an empty injected MemoryCache is falsy
+            cache = RedisCache(redis_client, redis_health, clock)
         tokens = tokens or RedisTokenProvider(
             redis_client, redis_health, local_tokens, clock
         )
@@ -247,8 +248,12 @@ def create_app(
         app[AUDIT] = MemoryAuditTrail()
     app[TOKENS] = tokens or local_tokens
     app[CACHE_BACKEND] = "memory" if cache is None else cache
-    backend = cache or MemoryCache(
-        settings.cache_max_entries, clock, max_bytes=settings.cache_max_bytes
+    backend = (
+        cache
+        if cache is not None
+        else MemoryCache(
+            settings.cache_max_entries, clock, max_bytes=settings.cache_max_bytes
+        )
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
