@@ -58,6 +58,7 @@ from gateway.redis_idempotency import RedisIdempotencyStore
 from gateway.redis_ratelimit import RedisRateLimiter
 from gateway.redis_tokens import RedisTokenProvider
 from gateway.retry import RetryBudget, RetryPolicy
+from gateway.serverlimits import body_timeout
 from gateway.service import InvoiceService
 from gateway.settings import ConnectionSettings, Settings
 from gateway.tokenfile import FileTokenStore
@@ -214,7 +215,8 @@ def create_app(
 ) -> web.Application:
     """Build the gateway application; stores, backends and clocks are injectable."""
     app = web.Application(
-        middlewares=[pipeline, deadline], client_max_size=MAX_REQUEST_BYTES
+        middlewares=[pipeline, body_timeout(settings.body_timeout_s), deadline],
+        client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings

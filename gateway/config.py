@@ -140,6 +140,15 @@ def read_settings(
         cache_max_bytes=_env_number(
             env, "GATEWAY_CACHE_MAX_BYTES", 256 * 1024 * 1024, int, problems
         ),
+        max_connections=_env_number(
+            env, "GATEWAY_MAX_CONNECTIONS", 4096, int, problems
+        ),
+        header_timeout_s=_env_number(
+            env, "GATEWAY_HEADER_TIMEOUT_S", 10.0, float, problems
+        ),
+        body_timeout_s=_env_number(
+            env, "GATEWAY_BODY_TIMEOUT_S", 10.0, float, problems
+        ),
         max_upstream_body_bytes=_env_number(
             env, "GATEWAY_MAX_UPSTREAM_BODY_BYTES", 16 * 1024 * 1024, int, problems
         ),

@@ -185,6 +185,9 @@ class Settings:
     log_level: str = "info"
     cache_max_entries: int = 10_000
     cache_max_bytes: int = 256 * 1024 * 1024
+    max_connections: int = 4096  # client connections per process; 503 beyond
+    header_timeout_s: float = 10.0  # to receive a request's head (and keep-alive idle)
+    body_timeout_s: float = 10.0  # to receive a request's body
     max_upstream_body_bytes: int = 16 * 1024 * 1024
     state_dir: Path | None = None  # None: tokens are kept in memory only
     redis_url: Secret | None = None  # may hold a password: never printed
