@@ -241,3 +241,20 @@ def test_portless_base_keeps_every_form_on_its_origin(name):
         return
     assert landed == origin.Origin("https", "api.vendor.example", 443)
     assert url.raw_host == "api.vendor.example"
+
+
+@pytest.mark.parametrize(("fault", "status"), [(None, 404), ("status", 502)])
+async def test_failed_document_names_no_query_or_token(
+    gateway, hubsoft_sim, hubsoft_url, fault, status
+):
+    """A document that fails upstream: the problem carries neither its query nor token."""
+    invoice_id = await _boleto_invoice(gateway)
+    link = f"{hubsoft_url}/pdf/fatura/TOKEN-123?sig=SIGNATURE-456"
+    hubsoft_sim.board.set("rewrite", {"link": link})
+    if fault:
+        hubsoft_sim.board.set(fault, 500, path="/pdf/")
+    resp = await gateway.get(f"/v1/invoices/{invoice_id}/document", headers=AUTH)
+    text = await resp.text()
+    assert resp.status == status, text
+    assert "SIGNATURE-456" not in text
+    assert "TOKEN-123" not in text
