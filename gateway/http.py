@@ -227,7 +227,7 @@ class UpstreamClient:
                     result = parse(response)
                 except UpstreamError as err:
                     ok = verdict(err)
-                    if not self._retry(err, attempt, retry):
+                    if not await self._retry(err, attempt, retry):
                         raise
                     continue
                 ok = True
@@ -239,15 +239,21 @@ class UpstreamClient:
             "unreachable: the loop returns or raises"
         )  # pragma: no cover
 
-    def _retry(self, err: UpstreamError, attempt: int, retry: RetryPolicy) -> bool:
+    async def _retry(
+        self, err: UpstreamError, attempt: int, retry: RetryPolicy
+    ) -> bool:
         """Whether to try again (the caller re-raises when not); sleeps happen here."""
         if not err.retriable or attempt == retry.attempts - 1:
             return False
-        delay = retry.delay(attempt, getattr(err, "retry_after", None))
+        retry_after = getattr(err, "retry_after", None)
+        delay = retry.delay(attempt, retry_after)
         left = time_left()
-        if left is not None and delay >= left:
-            return False  # a retry could not finish before the request's deadline
-        return self.retry_budget.try_spend()
+        if left is not None and max(delay, retry_after or 0.0) >= left:
+            return False  # a retry could not go out, let alone finish, in time
+        if not self.retry_budget.try_spend():
+            return False
+        await asyncio.sleep(delay)
+        return True
 
     async def _authenticated(
         self,

@@ -59,6 +59,10 @@ async def main(total: int, budget_mb: int) -> None:
                 if n == min(total - 1, 300):
                     gc.collect()
                     baseline = rss_mb()
+                if n % 1000 == 0:
+                    hub.board.requests.clear()  # the simulator's own log, not ours
+                if n and n % 5000 == 0:
+                    print(f"  after {n} requests: RSS {rss_mb():.0f} MiB", flush=True)
                 due_from = first + timedelta(days=n % 9000)
                 due_to = TODAY + timedelta(days=365 + n // 9000)
                 url = (
