@@ -49,10 +49,11 @@ async def test_six_tries_serve_a_half_failing_upstream(
     conn = hubsoft_connection(
         hubsoft_url, retry_attempts=6, retry_budget_ratio=2.0, **COLD
     )
-    client = await gateway_factory(make_settings(conn))
+    # A roomy deadline: this pins what the tries and the budget achieve, not the clock.
+    client = await gateway_factory(make_settings(conn, request_timeout_s=30.0))
     hubsoft_sim.board.set(fault, value, path=PATH, ratio=0.5)
     outcomes = await _hammer(client, hubsoft_sim, 300)
-    assert outcomes["ok"] >= 0.95 * 300, outcomes
+    assert outcomes["ok"] >= 0.95 * 300, outcomes  # expected 98.4 % (1 - 1/64)
     assert _breaker(client).state == "closed"
 
 

@@ -60,7 +60,7 @@ async def run(
     sim_runner, sim_url = await start(hub.app())
     app = create_app(
         make_settings(
-            hubsoft_connection(sim_url, **spec["conn"]), request_timeout_s=5.0
+            hubsoft_connection(sim_url, **spec["conn"]), request_timeout_s=8.0
         )
     )
     gw_runner, gw = await start(app)
