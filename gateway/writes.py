@@ -28,6 +28,7 @@ from gateway.errors import (
     NotFoundError,
     UpstreamAuthError,
     UpstreamNotFoundError,
+    UpstreamRateLimitedError,
     UpstreamRejectedError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -228,10 +229,9 @@ class SaleAccountService:
                 "no answer from the upstream: the account may or may not exist; "
                 "retry with the same Idempotency-Key (it will not be created twice)",
             ) from err
-        except (UpstreamRejectedError, UpstreamAuthError):
-            await self._store.release(
-                key
-            )  # refused: nothing happened, a fixed body may retry
+        except (UpstreamRejectedError, UpstreamAuthError, UpstreamRateLimitedError):
+            # Refused, throttled or held back by a pause: nothing happened, retry freely.
+            await self._store.release(key)
             raise
         await self._store.complete(key, result.status, result.body)
         return result

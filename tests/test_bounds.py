@@ -19,6 +19,14 @@ from tests.support import (
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 DOC = "12345678909"
 FIN_QUERY = f"/v1/invoices?customer_document={DOC}&connection=fin"
+SALE_ACCOUNT = {
+    "connection": "fin",
+    "name": "Stone loja 1",
+    "entity_id": 3798,
+    "acquirer": "stone",
+    "payment_methods": ["credit_card"],
+    "consolidate": True,
+}
 
 
 @pytest.fixture
@@ -154,3 +162,17 @@ async def test_document_honours_the_caller_deadline(build, hubsoft_sim):
     )
     assert resp.status == 504
     assert time.monotonic() - started < 2.0
+
+
+async def test_write_held_by_a_pause_frees_its_idempotency_key(build, fintera_sim):
+    """A create refused by a rate-limit pause is not sent, and its key is not left busy."""
+    client = await build(request_timeout_s=2.0)
+    fintera_sim.board.set("rate_limited", 86400, times=1)
+    await client.get(FIN_QUERY, headers=AUTH)  # a 429: the connection is paused
+    headers = {**AUTH, "Idempotency-Key": "paused-1"}
+    answers = [
+        await client.post("/v1/sale-accounts", json=SALE_ACCOUNT, headers=headers)
+        for _ in range(2)
+    ]
+    assert [a.status for a in answers] == [502, 502]  # not 409 "still in progress"
+    assert not [r for r in fintera_sim.board.requests if r["method"] == "POST"]
