@@ -286,9 +286,14 @@ def _parse_connection(
             f"known: {', '.join(sorted(known_providers))}"
         )
     base_url = table.get("base_url")
-    if not isinstance(base_url, str) or not _is_base_url(base_url):
+    if not isinstance(base_url, str) or not base_url.startswith(
+        ("http://", "https://")
+    ):
+        problems.append(f"{where}.base_url: must be an http(s) URL")
+    elif not _is_base_url(base_url):
         problems.append(
-            f"{where}.base_url: must be an http(s) URL without user info or query"
+            f"{where}.base_url: must be an http(s) URL without user info, query "
+            "or fragment"
         )
     secrets = _parse_secrets(where, table.get("secrets", {}), env, problems)
     options = table.get("options", {})
@@ -326,7 +331,7 @@ def _parse_connection(
 
 
 def _is_base_url(text: str) -> bool:
-    if not text.startswith(("http://", "https://")) or "?" in text or "#" in text:
+    if "?" in text or "#" in text:
         return False
     try:
         base_url(text)

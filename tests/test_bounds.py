@@ -56,7 +56,7 @@ async def test_next_link_back_to_page_one_stops_within_two_pages(
     source = body["sources"][0]
     assert source["status"] == "ok"
     assert source["complete"] is False
-    assert "already read" in source["error"]
+    assert "already read" in source["note"]
     assert len(fintera_sim.calls("/entities/3798/receivable_accounts")) <= 1 + 2
 
 
@@ -76,7 +76,7 @@ async def test_page_cap_stops_an_endless_list(build, fintera_sim):
     body = await (await client.get(FIN_QUERY, headers=AUTH)).json()
     source = body["sources"][0]
     assert source["complete"] is False
-    assert "page cap (2 pages)" in source["error"]
+    assert "page cap (2 pages)" in source["note"]
     assert len(fintera_sim.calls("/entities/3798/receivable_accounts")) == 2
 
 
@@ -115,7 +115,8 @@ async def test_retry_after_a_day_pauses_at_the_cap_and_answers_in_time(
     )
     source = (await cold.json())["sources"][0]
     assert cold.status == 502
-    assert "rate limited" in source["error"]
+    assert source["error"]["type"] == "rate_limited"
+    assert "pause" in source["error"]["detail"]
     assert len(fintera_sim.board.requests) == calls  # paused: not even tried
     assert time.monotonic() - started < 2 * 2.0  # both answered within their deadline
 
