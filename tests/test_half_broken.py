@@ -52,8 +52,10 @@ async def test_six_tries_serve_a_half_failing_upstream(
     # A roomy deadline: this pins what the tries and the budget achieve, not the clock.
     client = await gateway_factory(make_settings(conn, request_timeout_s=30.0))
     hubsoft_sim.board.set(fault, value, path=PATH, ratio=0.5)
-    outcomes = await _hammer(client, hubsoft_sim, 300)
-    assert outcomes["ok"] >= 0.95 * 300, outcomes  # expected 98.4 % (1 - 1/64)
+    outcomes = await _hammer(client, hubsoft_sim, 400)
+    # Expected ~98 %: 1 - 1/64 per call, a little less where a failed call is shared by
+    # requests that joined it (single-flight) or a customer needs two pages.
+    assert outcomes["ok"] >= 0.95 * 400, outcomes
     assert _breaker(client).state == "closed"
 
 
