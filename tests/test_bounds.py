@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 
 from gateway.api.state import SERVICE
+from gateway.ratelimit import LocalRateLimiter
 from tests.support import (
     API_KEY,
     TODAY,
+    FakeClock,
     fintera_connection,
     hubsoft_connection,
     make_settings,
@@ -177,3 +179,14 @@ async def test_write_held_by_a_pause_frees_its_idempotency_key(build, fintera_si
     ]
     assert [a.status for a in answers] == [502, 502]  # not 409 "still in progress"
     assert not [r for r in fintera_sim.board.requests if r["method"] == "POST"]
+
+
+@pytest.mark.parametrize("reset", ["86400", "4102444800", "2100-01-01T00:00:00+00:00"])
+def test_rate_limit_reset_far_away_is_capped(reset):
+    """`X-RateLimit-Reset` a day, an epoch or a date ahead holds calls `max_pause_s` at most."""
+    clock = FakeClock(1_800_000_000.0)
+    limiter = LocalRateLimiter(clock=clock, max_pause_s=300.0)
+    limiter.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+    assert 0 < limiter.hold_s() <= 300.0
+    limiter.pause(float("inf"))
+    assert limiter.hold_s() <= 300.0
