@@ -31,8 +31,12 @@ GENERIC_FAULTS = frozenset(
         "huge",  # 200 JSON of `value` bytes (default 2 MB)
         "trickle",  # 200 JSON sent a few bytes every `value` seconds
         "reset",  # headers and half a body, then the connection is cut
+        "redirect",  # 302 to `value` (a Location, however hostile)
+        "next_link",  # the answer's `Link: rel="next"` target becomes `value`
+        "rewrite",  # value {key: new}: every such key in a JSON answer gets `new`
     }
 )
+NEXT_LINK_RE = re.compile(r'<[^>]*>(\s*;\s*rel="?next"?)')
 DEFAULT_HUGE = 2 * 1024 * 1024
 # Faults whose value is a number (seconds, bytes, an HTTP status).
 NUMERIC_FAULTS = frozenset({"latency", "status", "rate_limited", "huge", "trickle"})
@@ -147,7 +151,30 @@ class FaultBoard:
         if self.take("hang", path) is not None:
             await asyncio.sleep(3600)
         faulty = await self._fault_response(request, path)
-        return faulty if faulty is not None else await handler(request)
+        if faulty is not None:
+            return faulty
+        response = await handler(request)
+        if isinstance(response, web.Response):
+            self._doctor(response, path)
+        return response
+
+    def _doctor(self, response: web.Response, path: str) -> None:
+        """Hostile edits of a normal answer: its next link, fields of its JSON body."""
+        if (target := self.take("next_link", path)) is not None:
+            links = response.headers.get("Link", "")
+            if NEXT_LINK_RE.search(links):
+                links = NEXT_LINK_RE.sub(lambda m: f"<{target}>{m.group(1)}", links)
+            else:
+                links = ", ".join(filter(None, [links, f'<{target}>; rel="next"']))
+            response.headers["Link"] = links
+        if (edits := self.take("rewrite", path)) is not None and isinstance(
+            response.body, bytes
+        ):
+            try:
+                payload = jsoncodec.loads(response.body)
+            except ValueError:
+                return
+            response.body = jsoncodec.dumps(_rewrite(payload, edits))
 
     async def _fault_response(  # noqa: PLR0911 - one answer per fault kind
         self, request: web.Request, path: str
@@ -184,6 +211,8 @@ class FaultBoard:
             return await _trickle(request, 0.5 if step is True else float(step))
         if (head := self.take("reset", path)) is not None:
             return await _reset(request, head if isinstance(head, bytes) else None)
+        if (location := self.take("redirect", path)) is not None:
+            return web.Response(status=302, headers={"Location": str(location)})
         return None
 
     def log(self, request: web.Request) -> None:
@@ -227,6 +256,18 @@ class FaultBoard:
         app.router.add_post("/__sim/faults", set_fault)
         app.router.add_delete("/__sim/faults", clear)
         app.router.add_get("/__sim/requests", requests)
+
+
+def _rewrite(payload: Any, edits: dict[str, Any]) -> Any:
+    """`payload` with every key named in `edits` set to its new value, at any depth."""
+    if isinstance(payload, dict):
+        return {
+            k: edits[k] if k in edits else _rewrite(v, edits)
+            for k, v in payload.items()
+        }
+    if isinstance(payload, list):
+        return [_rewrite(item, edits) for item in payload]
+    return payload
 
 
 async def _trickle(request: web.Request, step: float) -> web.StreamResponse:

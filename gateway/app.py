@@ -20,6 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
 from gateway.api.auth import Authenticator
+from gateway.api.deadlines import deadline
 from gateway.api.handlers import setup_routes
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.api.metrics_port import metrics_listener
@@ -38,7 +39,7 @@ from gateway.api.state import (
 )
 from gateway.api.webapp import setup_app_routes
 from gateway.audit import MemoryAuditTrail, RedisAuditTrail
-from gateway.breaker import CircuitBreaker
+from gateway.breaker import BreakerPolicy, CircuitBreaker
 from gateway.cache import Cache, CachedLoader, MemoryCache
 from gateway.cursor import CursorCodec
 from gateway.errors import ConfigError
@@ -50,6 +51,7 @@ from gateway.journal import MemoryJournal, RedisJournal
 from gateway.keycheck import unknown_names
 from gateway.listing import Connection
 from gateway.metrics import BREAKER_STATES, HEALTH_STATES, Metrics, counter, gauge
+from gateway.origin import Origin
 from gateway.providers import ConnectionKeys, ProviderContext
 from gateway.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.redis_cache import RedisCache, RedisHealth
@@ -57,7 +59,8 @@ from gateway.redis_idempotency import RedisIdempotencyStore
 from gateway.redis_ratelimit import RedisRateLimiter
 from gateway.redis_token_record import RedisTokenStore
 from gateway.redis_tokens import RedisTokenProvider
-from gateway.retry import RetryPolicy
+from gateway.retry import RetryBudget, RetryPolicy
+from gateway.serverlimits import body_timeout
 from gateway.service import InvoiceService
 from gateway.settings import ConnectionSettings, Settings
 from gateway.tokenfile import FileTokenStore
@@ -80,21 +83,34 @@ LimiterFactory = Callable[[ConnectionSettings], RateLimiter]
 
 def local_limiter(conn: ConnectionSettings) -> RateLimiter:
     """Pacing for one process: the connection's configured limit, and its headers."""
-    return LocalRateLimiter(conn.rate_limit_requests, conn.rate_limit_window_s)
+    return _local(conn)
+
+
+def _local(conn: ConnectionSettings) -> LocalRateLimiter:
+    return LocalRateLimiter(
+        conn.rate_limit_requests, conn.rate_limit_window_s, max_pause_s=conn.max_pause_s
+    )
 
 
 def shared_limiter(client: Any, health: RedisHealth) -> LimiterFactory:
     """Pacing shared by every replica through Redis (local pacing while it is away)."""
 
     def make(conn: ConnectionSettings) -> RateLimiter:
-        return RedisRateLimiter(
-            client,
-            health,
-            conn.id,
-            LocalRateLimiter(conn.rate_limit_requests, conn.rate_limit_window_s),
-        )
+        return RedisRateLimiter(client, health, conn.id, _local(conn))
 
     return make
+
+
+def breaker_policy(conn: ConnectionSettings) -> BreakerPolicy:
+    """The connection's breaker thresholds, from its settings."""
+    return BreakerPolicy(
+        consecutive=conn.breaker_failures,
+        window=conn.breaker_window,
+        min_calls=conn.breaker_min_calls,
+        failure_ratio=conn.breaker_failure_ratio,
+        cooldown_s=conn.breaker_cooldown_s,
+        probes=conn.breaker_probes,
+    )
 
 
 def build_connections(
@@ -116,11 +132,13 @@ def build_connections(
             conn.timeout_s,
             settings.max_upstream_body_bytes,
             limiter=limiter(conn),
-            breaker=CircuitBreaker(
-                conn.id, conn.breaker_failures, conn.breaker_cooldown_s
-            ),
+            breaker=CircuitBreaker(conn.id, breaker_policy(conn)),
             read_retry=RetryPolicy(attempts=conn.retry_attempts),
             metrics=metrics,
+            retry_budget=RetryBudget(conn.retry_budget_ratio, conn.retry_budget_min),
+            document_origins=frozenset(
+                Origin.parse(text) for text in conn.document_origins
+            ),
         )
         unknown_secrets, unknown_options = unknown_provider_keys(conn)
         problems += unknown_secrets + unknown_options
@@ -228,7 +246,10 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the gateway application; stores, backends and clocks are injectable."""
-    app = web.Application(middlewares=[pipeline], client_max_size=MAX_REQUEST_BYTES)
+    app = web.Application(
+        middlewares=[pipeline, body_timeout(settings.body_timeout_s), deadline],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
     sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open
@@ -251,7 +272,8 @@ def create_app(
             redis_client, redis_health, MemoryCallerLimiter(), clock
         )
         app[AUDIT] = RedisAuditTrail(redis_client, redis_health)
-        cache = cache or RedisCache(redis_client, redis_health, clock)
+        if cache is None:  # not `or`: an empty injected MemoryCache is falsy
+            cache = RedisCache(redis_client, redis_health, clock)
         tokens = tokens or RedisTokenProvider(
             redis_client, redis_health, local_tokens, clock
         )
@@ -260,14 +282,24 @@ def create_app(
         app[AUDIT] = MemoryAuditTrail()
     app[TOKENS] = tokens or local_tokens
     app[CACHE_BACKEND] = "memory" if cache is None else cache
-    backend = cache or MemoryCache(settings.cache_max_entries, clock)
+    backend = (
+        cache
+        if cache is not None
+        else MemoryCache(
+            settings.cache_max_entries, clock, max_bytes=settings.cache_max_bytes
+        )
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(
             limit=200, limit_per_host=50, ttl_dns_cache=300
         )
+        # No cookie jar: connections on one host (two tenants of a vendor) must never
+        # share a session cookie, and upstream cookies are never credentials we send.
         async with aiohttp.ClientSession(
-            connector=connector, headers={"User-Agent": USER_AGENT}
+            connector=connector,
+            headers={"User-Agent": USER_AGENT},
+            cookie_jar=aiohttp.DummyCookieJar(),
         ) as session:
             sessions.append(session)
             loader = CachedLoader(backend, clock)

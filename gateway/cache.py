@@ -4,8 +4,8 @@ Entries carry `fetched_at`, `fresh_until` and `stale_until`. `CachedLoader` serv
 entries, makes K identical concurrent misses share one upstream call (a shared task,
 shielded so one impatient caller cannot cancel it for the others), and serves a stale
 entry when the upstream fails (stale-if-error). Values are opaque bytes so a Redis
-backend can hold the very same thing. `MemoryCache` is the zero-set-up default: a
-bounded LRU.
+backend can hold the very same thing. `MemoryCache` is the zero-set-up default: an LRU
+bounded by bytes (what an entry really costs), and by entries as a backstop.
 """
 
 from __future__ import annotations
@@ -73,15 +73,34 @@ class Cache(Protocol):
         ...
 
 
+ENTRY_OVERHEAD = 256  # bytes an entry costs besides its key and value (objects, slots)
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+
+def entry_cost(key: str, entry: CacheEntry) -> int:
+    """What holding `entry` under `key` costs in memory, roughly but never less."""
+    return len(entry.value) + len(key) + ENTRY_OVERHEAD
+
+
 class MemoryCache:
-    """In-process LRU cache bounded by entry count."""
+    """In-process LRU cache bounded by bytes (and by entry count as a backstop).
+
+    A value larger than an eighth of the budget is not kept at all: one huge answer must
+    not flush everything else.
+    """
 
     def __init__(
-        self, max_entries: int = 10_000, clock: Callable[[], float] = time.time
+        self,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.time,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         """`clock` returns epoch seconds."""
         self._data: OrderedDict[str, CacheEntry] = OrderedDict()
         self._max = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._clock = clock
 
     async def get(self, key: str) -> CacheEntry | None:
@@ -90,21 +109,30 @@ class MemoryCache:
         if entry is None:
             return None
         if self._clock() >= entry.stale_until:
-            del self._data[key]
+            self._drop(key)
             return None
         self._data.move_to_end(key)
         return entry
 
     async def set(self, key: str, entry: CacheEntry) -> None:
-        """Store, evicting the least recently used entries over the bound."""
+        """Store, evicting the least recently used entries over either bound."""
+        self._drop(key)
+        cost = entry_cost(key, entry)
+        if cost > self.max_bytes // 8:
+            return
         self._data[key] = entry
-        self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
+        self.bytes += cost
+        while len(self._data) > self._max or self.bytes > self.max_bytes:
+            self._drop(next(iter(self._data)))
 
     async def delete(self, key: str) -> None:
         """Forget the key if present."""
-        self._data.pop(key, None)
+        self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._data.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry_cost(key, entry)
 
     def __len__(self) -> int:
         """Number of entries held (live or not yet swept)."""

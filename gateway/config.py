@@ -24,6 +24,7 @@ from gateway.events.config import parse_events, parse_webhooks
 from gateway.frontendconfig import parse_cors, parse_jwt_issuers
 from gateway.keycheck import ReadRecorder, unknown_names
 from gateway.keyconfig import parse_api_keys
+from gateway.origin import LinkRefusedError, Origin, base_url
 from gateway.secretcheck import is_placeholder, own_secret_problem
 from gateway.settings import (
     DEFAULT_TIMEZONE,
@@ -47,6 +48,16 @@ FILE_SECTIONS = frozenset(
 # A connection table's keys are ConnectionSettings' fields (its id is the table's name).
 CONNECTION_KEYS = frozenset(
     f.name for f in dataclasses.fields(ConnectionSettings) if f.name != "id"
+)
+# (key, default, largest allowed) of a connection's whole-number options.
+INTEGER_OPTIONS = (
+    ("retry_attempts", 2, MAX_COUNT),
+    ("retry_budget_min", 10, 10_000),
+    ("breaker_failures", 10, MAX_COUNT),
+    ("breaker_window", 50, 10_000),
+    ("breaker_min_calls", 20, 10_000),
+    ("breaker_probes", 3, MAX_COUNT),
+    ("max_pages", 200, 100_000),
 )
 
 _N = TypeVar("_N", int, float)
@@ -125,6 +136,18 @@ def read_settings(
         ),
         cache_max_entries=_env_number(
             env, "GATEWAY_CACHE_MAX_ENTRIES", 10_000, int, problems
+        ),
+        cache_max_bytes=_env_number(
+            env, "GATEWAY_CACHE_MAX_BYTES", 256 * 1024 * 1024, int, problems
+        ),
+        max_connections=_env_number(
+            env, "GATEWAY_MAX_CONNECTIONS", 4096, int, problems
+        ),
+        header_timeout_s=_env_number(
+            env, "GATEWAY_HEADER_TIMEOUT_S", 10.0, float, problems
+        ),
+        body_timeout_s=_env_number(
+            env, "GATEWAY_BODY_TIMEOUT_S", 10.0, float, problems
         ),
         max_upstream_body_bytes=_env_number(
             env, "GATEWAY_MAX_UPSTREAM_BODY_BYTES", 16 * 1024 * 1024, int, problems
@@ -267,6 +290,11 @@ def _parse_connection(
         ("http://", "https://")
     ):
         problems.append(f"{where}.base_url: must be an http(s) URL")
+    elif not _is_base_url(base_url):
+        problems.append(
+            f"{where}.base_url: must be an http(s) URL without user info, query "
+            "or fragment"
+        )
     secrets = _parse_secrets(where, table.get("secrets", {}), env, problems)
     options = table.get("options", {})
     if not isinstance(options, dict):
@@ -284,6 +312,9 @@ def _parse_connection(
     ):
         problems.append(f"{where}.currency: must be an ISO 4217 code such as BRL")
     numbers = _parse_numbers(where, table, problems)
+    origins = _parse_document_origins(
+        where, table.get("document_origins", []), problems
+    )
     if len(problems) > before or tz is None:
         return None
     return ConnectionSettings(
@@ -294,8 +325,37 @@ def _parse_connection(
         options=options,
         timezone=tz,
         currency=currency,
+        document_origins=origins,
         **numbers,
     )
+
+
+def _is_base_url(text: str) -> bool:
+    if "?" in text or "#" in text:
+        return False
+    try:
+        base_url(text)
+    except (LinkRefusedError, ValueError):
+        return False
+    return True
+
+
+def _parse_document_origins(
+    where: str, raw: Any, problems: list[str]
+) -> tuple[str, ...]:
+    """`document_origins`: a list of `scheme://host[:port]` with nothing after."""
+    if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
+        problems.append(f"{where}.document_origins: must be a list of origins")
+        return ()
+    for text in raw:
+        try:
+            Origin.parse(text)
+        except (LinkRefusedError, ValueError):
+            problems.append(
+                f"{where}.document_origins: {text[:100]!r} is not an http(s) origin "
+                "(scheme://host[:port], no path, no user info)"
+            )
+    return tuple(raw)
 
 
 def _parse_numbers(
@@ -310,6 +370,8 @@ def _parse_numbers(
         ("rate_limit_window_s", 60.0),
         ("breaker_cooldown_s", 30.0),
         ("sync_interval_s", 0.0),
+        ("max_pause_s", 300.0),
+        ("retry_budget_ratio", 0.6),
     ):
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -325,14 +387,23 @@ def _parse_numbers(
         )
         limit = None
     numbers["rate_limit_requests"] = limit
-    for key, default in (("retry_attempts", 2), ("breaker_failures", 5)):
+    ratio = table.get("breaker_failure_ratio", 0.8)
+    if (
+        isinstance(ratio, bool)
+        or not isinstance(ratio, int | float)
+        or not 0 < ratio <= 1
+    ):
+        problems.append(f"{where}.breaker_failure_ratio: must be a share in (0, 1]")
+        ratio = 0.8
+    numbers["breaker_failure_ratio"] = float(ratio)
+    for key, default, top in INTEGER_OPTIONS:
         value = table.get(key, default)
         if (
             isinstance(value, bool)
             or not isinstance(value, int)
-            or not 1 <= value <= MAX_COUNT
+            or not 1 <= value <= top
         ):
-            problems.append(f"{where}.{key}: must be an integer from 1 to {MAX_COUNT}")
+            problems.append(f"{where}.{key}: must be an integer from 1 to {top}")
             value = default
         numbers[key] = value
     return numbers

@@ -16,8 +16,11 @@
     │   ├── UpstreamUnavailableError connect error, reset, 5xx           -> 502, retriable
     │   │   └── TokenStoreUnavailableError  shared token store away, token spent -> 502
     │   ├── UpstreamRateLimitedError 429 (retry_after seconds)           -> 502, retriable
+    │   │   └── UpstreamPausedError  held back by a rate-limit pause past the deadline
     │   ├── UpstreamAuthError       credentials rejected by upstream     -> 502, not retried
     │   ├── UpstreamProtocolError   body not what the contract says      -> 502
+    │   │   ├── UpstreamMalformedError  unreadable body (garbage, cut JSON): retriable
+    │   │   └── UpstreamOriginError     a link leaving the connection's origin: refused
     │   ├── UpstreamRejectedError   upstream refused the request         -> 502
     │   │   ├── UpstreamConfigError  the connection's settings are wrong -> 502
     │   │   └── UpstreamValidationError  refused a write's fields        -> 422 with errors
@@ -212,6 +215,12 @@ class UpstreamRateLimitedError(UpstreamError):
         self.retry_after = retry_after
 
 
+class UpstreamPausedError(UpstreamRateLimitedError):
+    """A rate-limit pause outlasts the request's deadline: no call was made, none retried."""
+
+    retriable = False
+
+
 class UpstreamAuthError(UpstreamError):
     """The upstream rejected our credentials even after a fresh login."""
 
@@ -220,6 +229,16 @@ class UpstreamAuthError(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     """The upstream answered something its contract does not allow."""
+
+
+class UpstreamMalformedError(UpstreamProtocolError):
+    """The body could not be read at all (cut JSON, an HTML page): worth another try."""
+
+    retriable = True
+
+
+class UpstreamOriginError(UpstreamProtocolError):
+    """A URL from upstream data pointed outside the connection's origin: never called."""
 
 
 class UpstreamRejectedError(UpstreamError):

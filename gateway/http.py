@@ -1,12 +1,16 @@
 """The upstream request funnel: every call an adapter makes goes through here.
 
 One `UpstreamClient` per connection, all sharing the app's single `ClientSession`. It
-injects auth (and on a 401 asks the authenticator to drop the token and tries exactly
-once more), bounds each call by the connection's timeout and the body by a size cap,
-retries idempotent calls on the retriable family inside a small bounded loop, and
-classifies the response by status *before* anyone decodes it. aiohttp exceptions end
-here: callers only ever see `UpstreamError` subclasses, whose messages carry no query
-string or header.
+decides where a call may go (`gateway.origin`: the connection's own scheme, host and
+port, checked before a byte is sent, redirects included), injects auth (and on a 401
+asks the authenticator to drop the token and tries exactly once more), bounds each call
+by the connection's timeout and the request's deadline and the body by a size cap,
+waits for the rate limiter (never past the deadline), retries idempotent reads on the
+retriable family inside a bounded loop that also spends the connection's retry budget,
+classifies the response by status *before* anyone decodes it, and runs the caller's
+`parse` inside the attempt so an unreadable body is retried like a 503. The breaker
+hears one verdict per logical call. aiohttp exceptions end here: callers only ever see
+`UpstreamError` subclasses, whose messages carry no query string or header.
 """
 
 from __future__ import annotations
@@ -14,22 +18,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import structlog
 from aiohttp import hdrs
 from multidict import CIMultiDictProxy
+from yarl import URL
 
-from gateway import jsoncodec
-from gateway.breaker import CircuitBreaker
+from gateway import jsoncodec, origin
+from gateway.breaker import CircuitBreaker, CircuitOpenError
 from gateway.deadline import time_left
 from gateway.errors import (
     UpstreamAuthError,
     UpstreamError,
+    UpstreamMalformedError,
     UpstreamNotFoundError,
+    UpstreamOriginError,
+    UpstreamPausedError,
     UpstreamProtocolError,
     UpstreamRateLimitedError,
     UpstreamRejectedError,
@@ -39,14 +47,19 @@ from gateway.errors import (
 from gateway.health import UpstreamHealth
 from gateway.httpstream import CHUNK, UpstreamStream
 from gateway.metrics import Metrics
-from gateway.ratelimit import LocalRateLimiter, RateLimiter
-from gateway.retry import NO_RETRY, RetryPolicy, parse_retry_after
+from gateway.origin import Link, LinkRefusedError, Origin
+from gateway.ratelimit import LocalRateLimiter, PauseTooLongError, RateLimiter
+from gateway.retry import NO_RETRY, RetryBudget, RetryPolicy, parse_retry_after
 
 log = structlog.get_logger("upstream")
 HTTP_UNAUTHORIZED = 401
 HTTP_NOT_FOUND = 404
 HTTP_TOO_MANY = 429
 HTTP_SERVER_ERROR = 500
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 3
+T = TypeVar("T")
+Target = str | Link  # an adapter's endpoint path, or a link out of upstream data
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +69,7 @@ class UpstreamResponse:
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+    url: URL = field(default_factory=URL)
 
     @property
     def content_type(self) -> str:
@@ -75,9 +89,24 @@ class Authenticator(Protocol):
         ...
 
 
+def _as_is(response: UpstreamResponse) -> UpstreamResponse:
+    return response
+
+
+def verdict(err: UpstreamError) -> bool | None:
+    """What a failed call tells the breaker: False down, True up, None nothing."""
+    if isinstance(err, CircuitOpenError | UpstreamPausedError | UpstreamOriginError):
+        return None  # no call reached the upstream
+    # Down: no answer, a 5xx, or an answer no contract allows. Anything else (a 4xx, an
+    # envelope error) means the upstream is up and talking.
+    return not isinstance(
+        err, UpstreamUnavailableError | UpstreamTimeoutError | UpstreamProtocolError
+    )
+
+
 @dataclass(slots=True)
 class UpstreamClient:
-    """HTTP to one connection's base URL through the shared session."""
+    """HTTP to one connection's origin through the shared session."""
 
     session: aiohttp.ClientSession
     connection: str
@@ -89,25 +118,94 @@ class UpstreamClient:
     breaker: CircuitBreaker | None = None
     read_retry: RetryPolicy = field(default_factory=RetryPolicy)
     metrics: Metrics | None = None
+    retry_budget: RetryBudget = field(default_factory=RetryBudget)
+    document_origins: frozenset[Origin] = frozenset()
+    base: URL = field(init=False)
+    origin: Origin = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Check the base URL once; its origin is where credentials may go."""
+        self.base = origin.base_url(self.base_url)
+        self.origin = Origin.of(self.base)
+
+    def url_for(
+        self,
+        method: str,
+        target: Target,
+        params: Mapping[str, str] | None = None,
+        label: str | None = None,
+        *,
+        allowed: frozenset[Origin] | None = None,
+    ) -> tuple[URL, str]:
+        """The URL a call goes to and the label naming it in logs and errors.
+
+        A refused target is a `UpstreamOriginError` naming the connection; the message
+        never quotes the URL (it may carry a signature or token).
+        """
+        shown = label or (target if isinstance(target, str) else "(link)")
+        try:
+            if isinstance(target, Link):
+                url = origin.resolve(self.base, target, params)
+                origin.check(url, allowed or {self.origin})
+            else:
+                url = origin.endpoint(self.base, target, params)
+        except LinkRefusedError as err:
+            raise UpstreamOriginError(
+                self.connection, method, shown, f"link refused: {err}"
+            ) from err
+        return url, label or (target if isinstance(target, str) else url.path)
 
     async def request(
         self,
         method: str,
-        path: str,
+        target: Target,
         *,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         json: Any = None,
         form: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         auth: Authenticator | None = None,
         retry: RetryPolicy | None = None,
         pass_statuses: frozenset[int] = frozenset(),
+        label: str | None = None,
     ) -> UpstreamResponse:
-        """Send one logical call; statuses in `pass_statuses` are returned, not raised.
+        """One logical call whose response is returned as read (see `call`)."""
+        return await self.call(
+            method,
+            target,
+            _as_is,
+            params=params,
+            json=json,
+            form=form,
+            headers=headers,
+            auth=auth,
+            retry=retry,
+            pass_statuses=pass_statuses,
+            label=label,
+        )
 
-        The body is `json` (serialised by our codec) or `form` (url-encoded), or none.
-        Reads (GET) retry by the connection's policy unless told otherwise; writes never.
+    async def call(
+        self,
+        method: str,
+        target: Target,
+        parse: Callable[[UpstreamResponse], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Authenticator | None = None,
+        retry: RetryPolicy | None = None,
+        pass_statuses: frozenset[int] = frozenset(),
+        label: str | None = None,
+    ) -> T:
+        """Send one logical call and `parse` its response, both inside each attempt.
+
+        Statuses in `pass_statuses` reach `parse` instead of raising. The body is `json`
+        (serialised by our codec) or `form` (url-encoded), or none. Reads (GET) retry by
+        the connection's policy unless told otherwise; writes never.
         """
+        url, label = self.url_for(method, target, params, label)
         if retry is None:
             retry = self.read_retry if method == "GET" else NO_RETRY
         body: dict[str, Any] = {}
@@ -116,28 +214,52 @@ class UpstreamClient:
             body["headers"] = {hdrs.CONTENT_TYPE: "application/json"}
         elif form is not None:
             body["data"] = form
-        for attempt in range(retry.attempts):
-            try:
-                return await self._authenticated(
-                    method, path, params, body, headers or {}, auth, pass_statuses
-                )
-            except UpstreamError as err:
-                if not err.retriable or attempt == retry.attempts - 1:
-                    raise
-                delay = retry.delay(attempt, getattr(err, "retry_after", None))
-                left = time_left()
-                if left is not None and delay >= left:
-                    raise  # a retry could not finish before the request's deadline
-                await asyncio.sleep(delay)
+        ticket = self.breaker.admit(method, label) if self.breaker else None
+        self.retry_budget.started()
+        ok: bool | None = None
+        try:
+            for attempt in range(retry.attempts):
+                ok = None
+                try:
+                    response = await self._authenticated(
+                        method, url, label, body, headers or {}, auth, pass_statuses
+                    )
+                    result = parse(response)
+                except UpstreamError as err:
+                    ok = verdict(err)
+                    if not await self._retry(err, attempt, retry):
+                        raise
+                    continue
+                ok = True
+                return result
+        finally:
+            if self.breaker is not None and ticket is not None:
+                self.breaker.settle(ticket, ok)
         raise AssertionError(
             "unreachable: the loop returns or raises"
         )  # pragma: no cover
 
+    async def _retry(
+        self, err: UpstreamError, attempt: int, retry: RetryPolicy
+    ) -> bool:
+        """Whether to try again (the caller re-raises when not); sleeps happen here."""
+        if not err.retriable or attempt == retry.attempts - 1:
+            return False
+        retry_after = getattr(err, "retry_after", None)
+        delay = retry.delay(attempt, retry_after)
+        left = time_left()
+        if left is not None and max(delay, retry_after or 0.0) >= left:
+            return False  # a retry could not go out, let alone finish, in time
+        if not self.retry_budget.try_spend():
+            return False
+        await asyncio.sleep(delay)
+        return True
+
     async def _authenticated(
         self,
         method: str,
-        path: str,
-        params: dict[str, str] | None,
+        url: URL,
+        label: str,
         body: dict[str, Any],
         headers: dict[str, str],
         auth: Authenticator | None,
@@ -147,7 +269,7 @@ class UpstreamClient:
             call_headers = {**headers, **body.get("headers", {})}
             handle = await auth.apply(call_headers) if auth else None
             response = await self._send(
-                method, path, params, body.get("data"), call_headers
+                method, url, label, body.get("data"), call_headers
             )
             if (
                 response.status == HTTP_UNAUTHORIZED
@@ -156,47 +278,109 @@ class UpstreamClient:
                 and await auth.rejected(handle)
             ):
                 continue
-            return self._classify(method, path, response, pass_statuses)
+            return self._classify(method, label, response, pass_statuses)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str] | None,
-        data: Any,
-        headers: dict[str, str],
+        self, method: str, url: URL, label: str, data: Any, headers: dict[str, str]
     ) -> UpstreamResponse:
-        if self.breaker is not None:
-            self.breaker.before_call(method, path)
-        await self.limiter.acquire()
         started = time.monotonic()
-        self.health.calls += 1
-        with self._transport(method, path):
-            async with self.session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                headers=headers,
-                data=data,
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                allow_redirects=False,
-            ) as resp:
-                body = await self._read_capped(method, path, resp)
-                response = UpstreamResponse(resp.status, resp.headers, body)
-        self._observe(f"{response.status // 100}xx", started)
+        resp = await self._open(method, url, label, data, headers, streaming=False)
+        try:
+            with self._transport(method, label, self._budget()):
+                body = await self._read_capped(method, label, resp)
+        finally:
+            resp.release()
+        response = UpstreamResponse(resp.status, resp.headers, body, resp.url)
         log.debug(
             "upstream_call",
             connection=self.connection,
             method=method,
-            path=path,
+            path=label,
             status=response.status,
             ms=round((time.monotonic() - started) * 1000, 1),
         )
         return response
 
+    def _budget(self) -> float:
+        """This attempt's time: the connection's timeout, cut to the request's deadline."""
+        left = time_left()
+        return self.timeout_s if left is None else min(self.timeout_s, left)
+
+    async def _wait_turn(self, method: str, label: str) -> None:
+        try:
+            await self.limiter.acquire()
+        except PauseTooLongError as err:
+            raise UpstreamPausedError(
+                self.connection,
+                method,
+                label,
+                f"rate limited: the upstream asked for a pause of another "
+                f"{err.wait_s:.0f}s, past this request's deadline",
+                retry_after=err.wait_s,
+            ) from err
+
+    async def _open(
+        self,
+        method: str,
+        url: URL,
+        label: str,
+        data: Any,
+        headers: dict[str, str],
+        *,
+        streaming: bool,
+    ) -> aiohttp.ClientResponse:
+        """Send and read the headers, following same-origin redirects of a GET.
+
+        A stream (a document) may also be redirected to a listed document origin; that
+        hop, and every one after it, goes without the connection's credentials.
+        """
+        allowed = {self.origin} | (self.document_origins if streaming else set())
+        for hop in range(MAX_REDIRECTS + 1):
+            if hop and origin.check(url, allowed) != self.origin:
+                headers = {hdrs.ACCEPT: headers.get(hdrs.ACCEPT, "*/*")}
+            await self._wait_turn(method, label)
+            budget = self._budget()
+            if budget <= 0:
+                raise UpstreamTimeoutError(
+                    self.connection, method, label, "the request's deadline has passed"
+                )
+            self.health.calls += 1
+            started = time.monotonic()
+            with self._transport(method, label, budget):
+                async with asyncio.timeout(budget):
+                    resp = await self.session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        data=data,
+                        timeout=aiohttp.ClientTimeout(
+                            total=None if streaming else budget,
+                            sock_connect=budget,
+                            sock_read=self.timeout_s,
+                        ),
+                        allow_redirects=False,
+                    )
+            self._observe(f"{resp.status // 100}xx", started)
+            location = resp.headers.get(hdrs.LOCATION)
+            if resp.status not in REDIRECTS or method != "GET" or not location:
+                return resp
+            resp.release()
+            if hop == MAX_REDIRECTS:
+                break
+            try:
+                url = origin.resolve(url, Link(location, url))
+                origin.check(url, allowed)
+            except LinkRefusedError as err:
+                raise UpstreamOriginError(
+                    self.connection, method, label, f"redirect refused: {err}"
+                ) from err
+        raise UpstreamProtocolError(
+            self.connection, method, label, "too many redirects"
+        )
+
     @contextlib.contextmanager
-    def _transport(self, method: str, path: str) -> Iterator[None]:
+    def _transport(self, method: str, path: str, budget: float) -> Iterator[None]:
         """Translate aiohttp's transport failures into our errors (and note them)."""
         started = time.monotonic()
         try:
@@ -204,8 +388,13 @@ class UpstreamClient:
         except TimeoutError as err:
             self._observe("timeout", started)
             self._failed("timeout")
+            within = (
+                f"within {self.timeout_s:g}s"
+                if budget >= self.timeout_s
+                else "before the request's deadline"
+            )
             raise UpstreamTimeoutError(
-                self.connection, method, path, f"no answer within {self.timeout_s:g}s"
+                self.connection, method, path, f"no answer {within}"
             ) from err
         except aiohttp.ClientError as err:
             self._observe("error", started)
@@ -245,38 +434,52 @@ class UpstreamClient:
     async def stream(
         self,
         method: str,
-        path: str,
+        target: Target,
         *,
-        params: dict[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
         auth: Authenticator | None = None,
+        label: str | None = None,
     ) -> AsyncIterator[UpstreamStream]:
         """Open a call whose body is read piece by piece (documents, large files).
 
+        A link may point at the connection's origin or at one of its listed document
+        origins; the latter is fetched without credentials (`auth` is not applied).
         Auth, the one re-login on 401 and status classification happen before the body
-        is touched; the body then has an inactivity timeout instead of a total one, so a
-        large file may take as long as it keeps flowing.
+        is touched, all before the request's deadline; the body then has an inactivity
+        timeout instead of a total one, so a large file may take as long as it keeps
+        flowing.
         """
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self.timeout_s, sock_read=self.timeout_s
+        url, label = self.url_for(
+            method,
+            target,
+            params,
+            label,
+            allowed=frozenset({self.origin} | self.document_origins),
         )
+        if Origin.of(url) != self.origin:
+            auth = None  # another host never sees the connection's credentials
+        ticket = self.breaker.admit(method, label) if self.breaker else None
+        ok: bool | None = None
+        try:
+            async with self._opened_stream(method, url, label, auth) as body:
+                ok = True
+                yield body
+        except UpstreamError as err:
+            if ok is None:
+                ok = verdict(err)
+            raise
+        finally:
+            if self.breaker is not None and ticket is not None:
+                self.breaker.settle(ticket, ok)
+
+    @contextlib.asynccontextmanager
+    async def _opened_stream(
+        self, method: str, url: URL, label: str, auth: Authenticator | None
+    ) -> AsyncIterator[UpstreamStream]:
         for login_attempt in range(2):
             headers: dict[str, str] = {}
             handle = await auth.apply(headers) if auth else None
-            if self.breaker is not None:
-                self.breaker.before_call(method, path)
-            await self.limiter.acquire()
-            self.health.calls += 1
-            opened = time.monotonic()
-            with self._transport(method, path):
-                resp = await self.session.request(
-                    method,
-                    self.base_url + path,
-                    params=params,
-                    headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
-            self._observe(f"{resp.status // 100}xx", opened)
+            resp = await self._open(method, url, label, None, headers, streaming=True)
             try:
                 if (
                     resp.status == HTTP_UNAUTHORIZED
@@ -286,16 +489,17 @@ class UpstreamClient:
                 ):
                     continue
                 if resp.status >= 300:  # noqa: PLR2004 - anything but 2xx has a small body
-                    body = await self._read_capped(method, path, resp)
+                    with self._transport(method, label, self._budget()):
+                        body = await self._read_capped(method, label, resp)
                     self._classify(
                         method,
-                        path,
-                        UpstreamResponse(resp.status, resp.headers, body),
+                        label,
+                        UpstreamResponse(resp.status, resp.headers, body, resp.url),
                         frozenset(),
                     )
                 self._succeeded()
                 yield UpstreamStream(
-                    self.connection, self.max_body_bytes, method, path, resp
+                    self.connection, self.max_body_bytes, method, label, resp
                 )
                 return
             finally:
@@ -331,28 +535,24 @@ class UpstreamClient:
     def _succeeded(self) -> None:
         self.health.last_ok_at = time.time()
         self.health.consecutive_failures = 0
-        if self.breaker is not None:
-            self.breaker.record_success()
 
     def _failed(self, reason: str) -> None:
         self.health.last_error_at = time.time()
         self.health.last_error = reason
         self.health.consecutive_failures += 1
-        if self.breaker is not None:
-            self.breaker.record_failure()
 
     def decode_json(self, method: str, path: str, response: UpstreamResponse) -> Any:
-        """Parse a JSON body, or raise a protocol error naming what came instead."""
+        """Parse a JSON body, or raise a (retriable) malformed-body error naming it."""
         if "json" not in response.content_type:
             shown = response.content_type or "no content type"
             self._failed("not JSON")
-            raise UpstreamProtocolError(
-                self.connection, method, path, f"expected JSON, got {shown}"
+            raise UpstreamMalformedError(
+                self.connection, method, path, f"expected JSON, got {shown[:60]}"
             )
         try:
             return jsoncodec.loads(response.body)
         except ValueError as err:
             self._failed("malformed JSON")
-            raise UpstreamProtocolError(
+            raise UpstreamMalformedError(
                 self.connection, method, path, "malformed JSON body"
             ) from err

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from gateway.deadline import time_left
 from gateway.errors import (
     IdempotencyError,
     IdempotencyUnavailableError,
     UpstreamAuthError,
     UpstreamError,
+    UpstreamRateLimitedError,
     UpstreamRejectedError,
     WriteUncertainError,
 )
@@ -42,6 +44,7 @@ WAIT_STEP_S = 0.05
 LEASE_S = 3.0  # an owner whose beat stood still this long died mid-write
 BEAT_S = 0.5
 RECORD_WAIT_S = 5.0  # a request keeps trying to record an accepted write this long
+RECORD_MARGIN_S = 0.5  # ...but stops this long before its deadline, to answer in time
 BACKLOG_STEP_S = 0.25
 BACKLOG_KEEP_S = 3600.0  # then the backlog keeps trying in the background this long
 UNCERTAIN = (
@@ -85,8 +88,9 @@ class KeyedWrites:
         try:
             try:
                 result = await attempt(claimed)
-            except (UpstreamRejectedError, UpstreamAuthError):
-                # Refused: nothing happened, a fixed body may retry.
+            except (UpstreamRejectedError, UpstreamAuthError, UpstreamRateLimitedError):
+                # Refused, throttled or held back by a rate pause: nothing happened, a
+                # retry may go ahead.
                 with contextlib.suppress(IdempotencyUnavailableError):
                     await self._store.release(key, owner)
                 raise
@@ -138,7 +142,13 @@ class KeyedWrites:
         self, connection: str, key: str, fingerprint: str, result: WriteResult
     ) -> WriteResult:
         """Record an accepted create's answer; 504 (and the backlog) if Redis refuses."""
-        give_up = time.monotonic() + min(RECORD_WAIT_S, self._wait_s)
+        wait = min(RECORD_WAIT_S, self._wait_s)
+        left = time_left()
+        if (
+            left is not None
+        ):  # answer 504 "uncertain" before the request's deadline does
+            wait = min(wait, max(0.0, left - RECORD_MARGIN_S))
+        give_up = time.monotonic() + wait
         while True:
             try:
                 recorded = await self._store.complete(

@@ -1,7 +1,9 @@
 """structlog set-up: JSON lines (orjson) off a TTY, coloured console on one; no secrets.
 
 The redaction processor blanks any event key that names a credential, whatever logged
-it, as a last line of defence behind the habit of never logging secrets at all.
+it, as a last line of defence behind the habit of never logging secrets at all. Records
+of the standard `logging` module (aiohttp's and asyncio's own) are routed through the
+same pipeline, scrubbed and rate-limited (`gateway.stdlog`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import orjson
 import structlog
+
+from gateway.stdlog import route_library_logs
 
 SECRET_KEY_RE = re.compile(
     r"authorization|password|secret|token|api_?key|cookie|credential", re.IGNORECASE
@@ -56,4 +60,7 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
         ),
         logger_factory=factory,
         cache_logger_on_first_use=True,
+    )
+    route_library_logs(
+        max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()])
     )

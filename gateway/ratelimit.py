@@ -10,25 +10,56 @@ pause after a 429 for its `Retry-After`. Without a configured limit only the las
 Background work (the change detector) shares the budget at a lower priority: a call made
 while `BACKGROUND` is set only spends tokens above a reserve kept for live traffic, and
 never holds the queue that live callers wait in.
+
+Upstream data never holds us for long: a reset or `Retry-After` further away than the
+connection's `max_pause_s` (default 300 s) is cut to it, and a wait that would outlast the
+current request's deadline is not waited at all — `acquire` raises `PauseTooLongError`
+at once, so the caller can serve stale data or report the source as rate limited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Protocol
 
+from gateway.deadline import time_left
+
 REMAINING = "X-RateLimit-Remaining"
 RESET = "X-RateLimit-Reset"
 EPOCH_THRESHOLD = (
     1e9  # a Reset value above this is an epoch timestamp, below it a delta
 )
-MAX_RESET_WAIT_S = 120.0
+DEFAULT_MAX_PAUSE_S = 300.0
 BACKGROUND: ContextVar[bool] = ContextVar("background_calls", default=False)
 LIVE_SHARE = 0.5  # share of the burst that background calls leave to live traffic
+
+
+class PauseTooLongError(Exception):
+    """The next call may only go out after the request's deadline."""
+
+    def __init__(self, wait_s: float) -> None:
+        """Remember how long the pause still lasts."""
+        self.wait_s = wait_s
+        super().__init__(f"paused for another {wait_s:.0f}s")
+
+
+def check_wait(wait_s: float) -> None:
+    """Raise `PauseTooLongError` when waiting `wait_s` would pass the deadline."""
+    left = time_left()
+    if left is not None and wait_s >= left:
+        raise PauseTooLongError(wait_s)
+
+
+def capped_until(reset: float | None, now: float, max_pause_s: float) -> float:
+    """When an announced reset ends the hold: at most `max_pause_s` away, 1 s if unknown."""
+    if reset is None:
+        return now + 1.0
+    return min(max(reset, now), now + max_pause_s)
 
 
 def background_reserve(capacity: float) -> float:
@@ -63,6 +94,8 @@ def parse_reset(raw: str | None, now: float) -> float | None:
             return datetime.fromisoformat(raw).timestamp()
         except ValueError:
             return None
+    if not math.isfinite(value):
+        return None
     return value if value > EPOCH_THRESHOLD else now + value
 
 
@@ -74,9 +107,11 @@ class LocalRateLimiter:
         requests: int | None = None,
         window_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        max_pause_s: float = DEFAULT_MAX_PAUSE_S,
     ) -> None:
         """`requests` per `window_s` is the upstream's limit (None: headers only)."""
         self._clock = clock
+        self.max_pause_s = max_pause_s
         self._blocked_until = 0.0
         self._lock = asyncio.Lock()
         self.rate = self.capacity = 0.0
@@ -88,14 +123,15 @@ class LocalRateLimiter:
         self._stamp = clock()
 
     async def acquire(self) -> None:
-        """Wait for a token (and for any pause), callers served in arrival order."""
+        """Wait for a token (and any pause), in arrival order; never past the deadline."""
         if BACKGROUND.get():
             reserve = background_reserve(self.capacity)
             while True:  # until a token is taken; each wait is bounded
                 wait = self._take_above(reserve)
                 if wait <= 0:
                     return
-                await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
+                check_wait(wait)
+                await asyncio.sleep(min(wait, self.max_pause_s))
         async with self._lock:
             while True:
                 now = self._clock()
@@ -111,7 +147,8 @@ class LocalRateLimiter:
                     wait = (1 - self._tokens) / self.rate
                 elif wait <= 0:
                     return
-                await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
+                check_wait(wait)
+                await asyncio.sleep(min(wait, self.max_pause_s))
 
     def _take_above(self, reserve: float) -> float:
         """Take a token only if `reserve` remain after it; else the wait, in seconds."""
@@ -137,9 +174,15 @@ class LocalRateLimiter:
         if int(raw) <= 0:
             now = self._clock()
             reset = parse_reset(headers.get(RESET), now)
-            until = min(reset, now + MAX_RESET_WAIT_S) if reset else now + 1.0
-            self._blocked_until = max(self._blocked_until, until)
+            self._blocked_until = max(
+                self._blocked_until, capped_until(reset, now, self.max_pause_s)
+            )
+
+    def hold_s(self) -> float:
+        """Seconds until calls may go out again (0 when they may now)."""
+        return max(0.0, self._blocked_until - self._clock())
 
     def pause(self, seconds: float) -> None:
-        """Hold every call for `seconds`."""
-        self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+        """Hold every call for `seconds` (at most `max_pause_s`)."""
+        wait = min(seconds, self.max_pause_s)
+        self._blocked_until = max(self._blocked_until, self._clock() + wait)

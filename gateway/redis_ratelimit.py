@@ -16,11 +16,12 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from gateway.ratelimit import (
-    MAX_RESET_WAIT_S,
     REMAINING,
     RESET,
     LocalRateLimiter,
     background_reserve,
+    capped_until,
+    check_wait,
     parse_reset,
 )
 from gateway.redis_cache import RedisHealth
@@ -92,7 +93,9 @@ class RedisRateLimiter:
                 return
             if wait <= 0:
                 return
-            await asyncio.sleep(min(wait, MAX_RESET_WAIT_S))
+            wait = min(wait, self._local.max_pause_s)
+            check_wait(wait)
+            await asyncio.sleep(wait)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """At zero remaining, hold every replica until the announced reset."""
@@ -101,12 +104,12 @@ class RedisRateLimiter:
         if raw is not None and raw.strip().isdigit() and int(raw) <= 0:
             now = self._clock()
             reset = parse_reset(headers.get(RESET), now)
-            self._hold(min(reset, now + MAX_RESET_WAIT_S) if reset else now + 1.0)
+            self._hold(capped_until(reset, now, self._local.max_pause_s))
 
     def pause(self, seconds: float) -> None:
-        """Hold every replica for `seconds` (after a 429)."""
+        """Hold every replica for `seconds` (after a 429), at most `max_pause_s`."""
         self._local.pause(seconds)
-        self._hold(self._clock() + seconds)
+        self._hold(self._clock() + min(seconds, self._local.max_pause_s))
 
     def _hold(self, until: float) -> None:
         task = asyncio.get_running_loop().create_task(self._write_hold(until))

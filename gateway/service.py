@@ -23,7 +23,7 @@ import structlog
 
 from gateway.cache import CachedLoader, Loaded, Lookup
 from gateway.cursor import CursorCodec, Position, fingerprint
-from gateway.deadline import deadline_in
+from gateway.deadline import deadline_in, time_left
 from gateway.errors import (
     FieldError,
     ForbiddenError,
@@ -57,6 +57,8 @@ class InvoiceService:
     """Answers invoice queries across connections."""
 
     DECODED_MEMO = 512
+    # Decoded models cost several times their JSON: bound the memo by the JSON's size too.
+    DECODED_MEMO_BYTES = 16 * 1024 * 1024
 
     def __init__(
         self,
@@ -75,7 +77,10 @@ class InvoiceService:
         self._now = now
         # Decoded results by (cache key, fetched_at): a cache hit skips JSON + model
         # decoding as long as the entry is the one already decoded here.
-        self._memo: OrderedDict[tuple[str, float], SourceResult] = OrderedDict()
+        self._memo: OrderedDict[tuple[str, float], tuple[SourceResult, int]] = (
+            OrderedDict()
+        )
+        self._memo_bytes = 0
 
     def today_of(self, connection: str) -> date:
         """Today in a connection's time zone (what 'overdue' is measured against)."""
@@ -223,7 +228,7 @@ class InvoiceService:
         """One invoice by canonical id; 404 for unknown, invisible or absent ones."""
         conn, remote_id = self._resolve(principal, invoice_id)
         key = f"{conn.id}:invoice:{remote_id}"
-        deadline = min(self._deadline_s, deadline_s or self._deadline_s)
+        deadline = self._deadline(deadline_s)
         try:
             async with asyncio.timeout(deadline):
                 with deadline_in(deadline):
@@ -250,6 +255,15 @@ class InvoiceService:
             raise NotYoursError(f"no invoice {invoice_id!r}")
         return invoice
 
+    def _deadline(self, asked: float | None) -> float:
+        """Seconds left: the configured deadline, the caller's, the request's (if set)."""
+        left = time_left()
+        return min(
+            self._deadline_s,
+            asked or self._deadline_s,
+            self._deadline_s if left is None else max(0.0, left),
+        )
+
     async def _encoded_one(self, conn: Connection, remote_id: str) -> Loaded:
         result = SourceResult((await conn.adapter.get_invoice(remote_id),))
         return _with_ttl(conn, "invoice", result)
@@ -272,13 +286,19 @@ class InvoiceService:
     def _decoded(self, key: str, lookup: Lookup) -> SourceResult:
         """Decode a cached value once per (key, fetched_at); later hits reuse it."""
         memo_key = (key, lookup.fetched_at)
-        result = self._memo.get(memo_key)
-        if result is None:
-            result = self._memo[memo_key] = decode_result(lookup.value)
-            while len(self._memo) > self.DECODED_MEMO:
-                self._memo.popitem(last=False)
-        else:
+        held = self._memo.get(memo_key)
+        if held is not None:
             self._memo.move_to_end(memo_key)
+            return held[0]
+        result, size = decode_result(lookup.value), len(lookup.value)
+        if size <= self.DECODED_MEMO_BYTES // 4:
+            self._memo[memo_key] = (result, size)
+            self._memo_bytes += size
+        while self._memo and (
+            len(self._memo) > self.DECODED_MEMO
+            or self._memo_bytes > self.DECODED_MEMO_BYTES
+        ):
+            self._memo_bytes -= self._memo.popitem(last=False)[1][1]
         return result
 
     async def _fetch(
@@ -291,7 +311,7 @@ class InvoiceService:
         if reason is not None:
             return base("skipped", note=reason), ()
         key = f"{conn.id}:invoices:{query.cache_key()}"
-        deadline = min(self._deadline_s, request.deadline_s or self._deadline_s)
+        deadline = self._deadline(request.deadline_s)
         started = time.monotonic()
         failure: SourceError | None
         try:

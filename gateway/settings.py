@@ -60,9 +60,20 @@ class ConnectionSettings:
     rate_limit_requests: int | None = None  # the upstream's limit per window, if known
     rate_limit_window_s: float = 60.0
     retry_attempts: int = 2  # tries of an idempotent read, the first included
-    breaker_failures: int = 5  # consecutive failures that open the circuit
+    retry_budget_ratio: float = 0.6  # retries per call started, over the last 10 s
+    retry_budget_min: int = 10  # retries always allowed per 10 s (a quiet connection)
+    breaker_failures: int = 10  # consecutive failed calls that open the circuit
+    breaker_window: int = 50  # recent calls whose failure ratio is judged
+    breaker_min_calls: int = 20  # calls in the window before the ratio counts
+    breaker_failure_ratio: float = 0.8  # failed share of the window that opens it
+    breaker_probes: int = 3  # calls let through half-open before judging again
     breaker_cooldown_s: float = 30.0
     sync_interval_s: float = 0.0  # the change detector's period; 0: not watched
+    max_pause_s: float = 300.0  # cap on Retry-After / X-RateLimit-Reset waits
+    max_pages: int = 200  # pages of one paged read before it stops, incomplete
+    # Origins (scheme://host[:port]) documents may come from besides base_url; fetched
+    # without the connection's credentials.
+    document_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +184,10 @@ class Settings:
     log_format: str = "auto"
     log_level: str = "info"
     cache_max_entries: int = 10_000
+    cache_max_bytes: int = 256 * 1024 * 1024
+    max_connections: int = 4096  # client connections per process; 503 beyond
+    header_timeout_s: float = 10.0  # to receive a request's head (and keep-alive idle)
+    body_timeout_s: float = 10.0  # to receive a request's body
     max_upstream_body_bytes: int = 16 * 1024 * 1024
     state_dir: Path | None = None  # None: tokens are kept in memory only
     redis_url: Secret | None = None  # may hold a password: never printed

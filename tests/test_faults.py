@@ -121,7 +121,9 @@ async def test_every_source_failing_is_a_problem_not_a_500(world, fault, value, 
 async def test_breaker_opens_answers_at_once_then_probes_and_closes(world):
     """Failures open the circuit; while open no call is made; a probe closes it."""
     sims, build = world
-    client = await build(breaker_failures=2, breaker_cooldown_s=0.5, retry_attempts=1)
+    client = await build(
+        breaker_failures=2, breaker_cooldown_s=0.5, retry_attempts=1, breaker_probes=1
+    )
     hubsoft = sims["hubsoft"]
     hubsoft.board.set("status", 503)
     for _ in range(2):
@@ -150,7 +152,9 @@ async def test_breaker_opens_answers_at_once_then_probes_and_closes(world):
 async def test_failed_probe_reopens(world):
     """A probe that fails opens the circuit again for another cool-down."""
     sims, build = world
-    client = await build(breaker_failures=1, breaker_cooldown_s=0.3, retry_attempts=1)
+    client = await build(
+        breaker_failures=1, breaker_cooldown_s=0.3, retry_attempts=1, breaker_probes=1
+    )
     sims["fintera"].board.set("status", 500)
     await timed_get(client)
     await asyncio.sleep(0.35)

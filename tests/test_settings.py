@@ -296,3 +296,40 @@ def test_a_malformed_connections_section_does_not_make_every_key_wrong(tmp_path)
     assert problems_of(tmp_path, text) == [
         "connections: must be a table of connection tables"
     ]
+
+
+def test_resilience_options_load_and_bad_ones_are_all_listed(tmp_path):
+    """Breaker, retry budget, pause cap, page cap, document origins: read, or refused."""
+    good = GOOD.replace(
+        'timezone = "America/Manaus"',
+        'timezone = "America/Manaus"\nbreaker_failure_ratio = 0.9\n'
+        "breaker_window = 40\nbreaker_min_calls = 15\nbreaker_probes = 2\n"
+        "retry_budget_ratio = 1.5\nretry_budget_min = 3\nmax_pause_s = 60\n"
+        'max_pages = 50\ndocument_origins = ["https://cdn.example.com"]',
+    )
+    (conn,) = load(tmp_path, good, GATEWAY_CACHE_MAX_BYTES="1048576").connections
+    assert (conn.breaker_failure_ratio, conn.breaker_window, conn.breaker_probes) == (
+        0.9,
+        40,
+        2,
+    )
+    assert (conn.retry_budget_ratio, conn.max_pause_s, conn.max_pages) == (1.5, 60, 50)
+    assert conn.document_origins == ("https://cdn.example.com",)
+    bad = GOOD.replace(
+        'timezone = "America/Manaus"',
+        'timezone = "America/Manaus"\nbreaker_failure_ratio = 1.5\nmax_pages = 0\n'
+        'document_origins = ["https://cdn.example.com/path", "ftp://x"]',
+    ).replace("https://api.acme", "https://user:pw@api.acme")
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, bad, GATEWAY_MAX_CONNECTIONS="-1")
+    text = "\n".join(err.value.problems)
+    for field in (
+        "breaker_failure_ratio",
+        "max_pages",
+        "document_origins: 'https://cdn.example.com/path'",
+        "document_origins: 'ftp://x'",
+        "base_url",
+        "GATEWAY_MAX_CONNECTIONS",
+    ):
+        assert field in text, text
+    assert "pw" not in text

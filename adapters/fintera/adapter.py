@@ -97,11 +97,7 @@ class FinteraAdapter:
         rows = [
             mapping.unwrap(r, "receivable_account") for page in pages for r in page.rows
         ]
-        note = (
-            "page cap reached; not every page was read"
-            if any(p.truncated for p in pages)
-            else None
-        )
+        note = next((p.stopped for p in pages if p.stopped), None)
         today, conn = self._ctx.today(), self._ctx.settings
 
         def one(raw: dict[str, Any]) -> Invoice:
@@ -252,6 +248,7 @@ def create(ctx: ProviderContext) -> FinteraAdapter:
         ctx.http,
         ctx.settings.secrets["api_token"],
         None if account is None else str(account),
+        ctx.settings.max_pages,
     )
     return FinteraAdapter(ctx, client, list(entities))
 

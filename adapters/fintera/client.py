@@ -5,7 +5,9 @@ The token is the Basic user name (the password is ignored); there is no refresh,
 403 (plan without API access): each is reported as the configuration problem it is, and
 none is retried. JSON is asked for explicitly; an XML answer is read too. Lists are bare
 arrays of `{"<resource>": {...}}` whose pages are linked only in the `Link` header, and a
-page past the end is `200 []`.
+page past the end is `200 []`. A next link is upstream data: it goes to the funnel as a
+`Link` (resolved and origin-checked there), and a `PageWalk` stops a looping or endless
+chain of them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import hdrs
-from yarl import URL
 
 from adapters.fintera import xmlcodec
 from gateway.errors import (
@@ -26,11 +27,12 @@ from gateway.errors import (
     UpstreamRejectedError,
     UpstreamValidationError,
 )
-from gateway.http import UpstreamClient, UpstreamResponse
+from gateway.http import Target, UpstreamClient, UpstreamResponse
+from gateway.origin import Link
+from gateway.paging import DEFAULT_MAX_PAGES, PageWalk
 from gateway.settings import Secret
 
 PASSED = frozenset({402, 403, 422})
-MAX_PAGES = 200
 PER_PAGE = "100"
 LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?([a-z]+)"?')
 # Fintera's field names (as its 422s spell them) -> the gateway's sale-account fields.
@@ -69,10 +71,15 @@ MESSAGES = {
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Rows of every page, and whether the page cap stopped the walk."""
+    """Rows of every page, and why paging stopped early (None: the list ended)."""
 
     rows: list[Any]
-    truncated: bool
+    stopped: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether rows may exist that were not read."""
+        return self.stopped is not None
 
 
 class FinteraAuth:
@@ -101,76 +108,104 @@ class FinteraClient:
     """Typed calls to one Fintera account."""
 
     def __init__(
-        self, http: UpstreamClient, token: Secret, account_id: str | None
+        self,
+        http: UpstreamClient,
+        token: Secret,
+        account_id: str | None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         """Compose the funnel and the static credentials."""
         self.http = http
         self._auth = FinteraAuth(token, account_id)
+        self._max_pages = max_pages
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         """One JSON (or XML) document."""
-        response = await self.http.request(
+
+        def parse(response: UpstreamResponse) -> Any:
+            return self._decode("GET", path, response)
+
+        return await self.http.call(
             "GET",
             path + ".json",
+            parse,
             params=params,
             auth=self._auth,
             pass_statuses=PASSED,
         )
-        return self._decode("GET", path, response)
 
-    async def get_all(self, path: str, params: dict[str, str] | None = None) -> Page:
-        """Every row of a paged list, following `Link: rel="next"` until none or `[]`."""
-        rows: list[Any] = []
-        target, query = (
-            path + ".json",
-            {**(params or {}), "page": "1", "per_page": PER_PAGE},
-        )
-        for _ in range(MAX_PAGES):
-            response = await self.http.request(
-                "GET",
-                target,
-                params=query,
-                auth=self._auth,
-                pass_statuses=PASSED,
-            )
+    async def _page(
+        self, target: Target, params: dict[str, str] | None, path: str
+    ) -> tuple[list[Any], Link | None]:
+        """One page of a list and its next link."""
+
+        def parse(response: UpstreamResponse) -> tuple[list[Any], Link | None]:
             page = self._decode("GET", path, response)
             if not isinstance(page, list):
                 raise UpstreamProtocolError(
                     self.http.connection, "GET", path, "list is not an array"
                 )
-            rows.extend(page)
-            following = self._next(path, response)
-            if not page or following is None:
-                return Page(rows, truncated=False)
+            return page, self._next(response)
+
+        return await self.http.call(
+            "GET",
+            target,
+            parse,
+            params=params,
+            auth=self._auth,
+            pass_statuses=PASSED,
+            label=path,
+        )
+
+    async def get_all(self, path: str, params: dict[str, str] | None = None) -> Page:
+        """Every row of a paged list, following `Link: rel="next"` until none or `[]`."""
+        rows: list[Any] = []
+        walk = PageWalk(self._max_pages)
+        target: Target = path + ".json"
+        query: dict[str, str] | None = {
+            **(params or {}),
+            "page": "1",
+            "per_page": PER_PAGE,
+        }
+        while walk.visit(self._page_key(target, query)):
+            page, following = await self._page(target, query, path)
+            rows.extend(walk.fresh(page))
+            if not page or following is None or walk.stopped:
+                break
             # A next link may come without the first page's filters (seen from
             # Fintera): ours are put back, so page 2 is still the rows asked for.
-            target, query = following[0], {**following[1], **(params or {})}
-        return Page(rows, truncated=True)
+            target, query = following, dict(params or {})
+        return Page(rows, walk.stopped)
 
     async def send(
         self, method: str, path: str, body: dict[str, Any] | None = None
     ) -> Any:
         """A write: never retried; 422 field errors come back in the gateway's names."""
-        response = await self.http.request(
-            method, path + ".json", json=body, auth=self._auth, pass_statuses=PASSED
-        )
-        if not response.body.strip():
-            return None
-        return self._decode(method, path, response)
 
-    def _next(
-        self, path: str, response: UpstreamResponse
-    ) -> tuple[str, dict[str, str]] | None:
+        def parse(response: UpstreamResponse) -> Any:
+            if not response.body.strip():
+                return None
+            return self._decode(method, path, response)
+
+        return await self.http.call(
+            method,
+            path + ".json",
+            parse,
+            json=body,
+            auth=self._auth,
+            pass_statuses=PASSED,
+        )
+
+    def _page_key(self, target: Target, query: dict[str, str] | None) -> str:
+        """Where a page really is: the resolved URL, its query in a stable order."""
+        url, _ = self.http.url_for("GET", target, query)
+        return str(url.with_query(sorted(url.query.items())))
+
+    def _next(self, response: UpstreamResponse) -> Link | None:
+        """The `rel="next"` link, as the upstream data it is (the funnel resolves it)."""
         found = LINK_RE.findall(response.headers.get("Link", ""))
         links = {rel: url for url, rel in found}
-        if "next" not in links:
-            return None
-        url, base = URL(links["next"]), URL(self.http.base_url)
-        if url.is_absolute() and url.origin() != base.origin():
-            raise UpstreamProtocolError(
-                self.http.connection, "GET", path, "next page on another host"
-            )
-        return url.path, dict(url.query)
+        return Link(links["next"], response.url) if "next" in links else None
 
     def _decode(self, method: str, path: str, response: UpstreamResponse) -> Any:
         self._refuse(method, path, response)

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from typing import Any
 
-from yarl import URL
-
 from adapters.hubsoft.client import ROW_CAP, HubsoftClient, HubsoftCredentials
 from adapters.hubsoft.mapping import MappingError, owned_by, parse_date, to_invoice
-from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
+from gateway.errors import ConfigError, NotFoundError
 from gateway.models import Customer, Invoice, InvoiceStatus
+from gateway.origin import Link
+from gateway.paging import PageWalk
 from gateway.providers import (
     AdapterFactory,
     ConnectionKeys,
@@ -125,7 +125,11 @@ class HubsoftAdapter:
 
     @contextlib.asynccontextmanager
     async def open_document(self, remote_id: str) -> AsyncIterator[Document]:
-        """The invoice's PDF from its `link`, fetched only from the connection's own host."""
+        """The invoice's PDF from its `link` (the funnel decides whether it may be fetched).
+
+        The link is upstream data: on the connection's origin it is fetched as usual, on a
+        listed document origin without credentials, anywhere else not at all.
+        """
         invoice = await self.get_invoice(remote_id)
         url = (
             invoice.payment.boleto.url
@@ -134,13 +138,9 @@ class HubsoftAdapter:
         )
         if not url:
             raise NotFoundError(f"Hubsoft invoice {remote_id!r} has no boleto document")
-        link, base = URL(url), URL(self._ctx.settings.base_url)
-        if link.origin() != base.origin():
-            # Never let upstream data point the gateway at another host.
-            raise UpstreamProtocolError(
-                self._ctx.settings.id, "GET", "/pdf", "document link is on another host"
-            )
-        async with self._ctx.http.stream("GET", link.raw_path_qs) as body:
+        async with self._ctx.http.stream(
+            "GET", Link(url), label="/pdf/fatura/{token}"
+        ) as body:
             yield Document(
                 content_type=body.content_type or "application/pdf",
                 length=body.content_length,
@@ -180,20 +180,24 @@ class HubsoftAdapter:
     async def _tenant_rows(
         self, start: date, end: date, pending_only: bool
     ) -> tuple[list[Any], str | None]:
-        """Tenant-wide rows, window by window, page by page."""
+        """Tenant-wide rows, window by window, page by page (bounded: `PageWalk`)."""
         rows: list[Any] = []
+        walk = PageWalk(self._ctx.settings.max_pages)
         window_start = start
-        while window_start <= end:
+        while window_start <= end and not walk.stopped:
             window_end = min(end, window_start + timedelta(days=TENANT_WINDOW_DAYS - 1))
             page, last = 0, 0
-            while page <= last:
+            while page <= last and walk.visit(f"{window_start}:{page}"):
                 result = await self._client.tenant_invoices(
                     page, window_start, window_end, pending_only=pending_only
                 )
-                rows.extend(result.rows)
+                fresh = walk.fresh(result.rows)
+                rows.extend(fresh)
+                if result.rows and not fresh:
+                    break  # a page of rows already read: the walk has stopped
                 page, last = page + 1, result.last_page
             window_start = window_end + timedelta(days=1)
-        return rows, None
+        return rows, walk.stopped
 
     def _map(
         self,

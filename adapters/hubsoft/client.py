@@ -22,7 +22,7 @@ from gateway.errors import (
     UpstreamProtocolError,
     UpstreamRejectedError,
 )
-from gateway.http import UpstreamClient
+from gateway.http import UpstreamClient, UpstreamResponse
 from gateway.oauth import token_from_response
 from gateway.settings import Secret
 from gateway.tokens import Token, TokenProvider
@@ -166,8 +166,13 @@ class HubsoftClient:
         return rows
 
     async def _envelope(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        response = await self.http.request("GET", path, params=params, auth=self._auth)
-        payload = self.http.decode_json("GET", path, response)
+        def parse(response: UpstreamResponse) -> dict[str, Any]:
+            return self._checked(path, self.http.decode_json("GET", path, response))
+
+        return await self.http.call("GET", path, parse, params=params, auth=self._auth)
+
+    def _checked(self, path: str, payload: Any) -> dict[str, Any]:
+        """The envelope, if its `status` says success in either spelling."""
         if not isinstance(payload, dict):
             raise self._protocol(path, "envelope is not an object")
         status = payload.get("status")

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import hdrs
 
 from gateway.errors import UpstreamAuthError, UpstreamProtocolError
-from gateway.http import UpstreamClient
+from gateway.http import UpstreamClient, UpstreamResponse
 from gateway.httpstream import UpstreamStream
 from gateway.oauth import token_from_response
 from gateway.settings import Secret
@@ -173,10 +173,12 @@ class XariosClient:
         )
 
     async def _data(self, path: str) -> Any:
-        response = await self.api.request("GET", path, auth=self._auth)
-        payload = self.api.decode_json("GET", path, response)
-        if not isinstance(payload, dict) or payload.get("status") != "success":
-            raise UpstreamProtocolError(
-                self.connection, "GET", path, "unexpected envelope"
-            )
-        return payload.get("data")
+        def parse(response: UpstreamResponse) -> Any:
+            payload = self.api.decode_json("GET", path, response)
+            if not isinstance(payload, dict) or payload.get("status") != "success":
+                raise UpstreamProtocolError(
+                    self.connection, "GET", path, "unexpected envelope"
+                )
+            return payload.get("data")
+
+        return await self.api.call("GET", path, parse, auth=self._auth)

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from gateway import jsoncodec
+from gateway.api.deadlines import caller_deadline, disarm
 from gateway.api.openapi import docs, openapi_json
 from gateway.api.params import LIST_PARAMS, SUMMARY_PARAMS, parse_list_request
 from gateway.api.state import (
@@ -49,27 +50,6 @@ def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
     if not principal.scopes & set(scopes):
         raise ForbiddenError(f"this caller lacks the {' or '.join(scopes)!r} scope")
     return principal
-
-
-DEADLINE_HEADER = "X-Deadline-Ms"
-MIN_DEADLINE_MS = 50
-
-
-def caller_deadline(request: web.Request) -> float | None:
-    """An internal caller's tighter deadline (`X-Deadline-Ms`), in seconds, or None."""
-    raw = request.headers.get(DEADLINE_HEADER)
-    if raw is None:
-        return None
-    if not raw.strip().isdigit() or int(raw) < MIN_DEADLINE_MS:
-        raise InvalidRequestError(
-            [
-                FieldError(
-                    DEADLINE_HEADER,
-                    f"must be whole milliseconds, at least {MIN_DEADLINE_MS}",
-                )
-            ]
-        )
-    return int(raw) / 1000
 
 
 def no_cache(request: web.Request) -> bool:
@@ -217,6 +197,7 @@ async def get_document(request: web.Request) -> web.StreamResponse:
         if doc.length is not None:
             response.content_length = doc.length
         request[STREAMING] = response  # from here on, errors can only cut the body
+        disarm(request)
         await response.prepare(request)
         async for chunk in doc.chunks:
             await response.write(chunk)

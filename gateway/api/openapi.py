@@ -131,7 +131,7 @@ PATHS: dict[str, Any] = {
     "/v1/invoices/{id}/document": {
         "get": {
             "summary": "The invoice's document (PDF), streamed",
-            "parameters": [ID],
+            "parameters": [ID, DEADLINE],
             "responses": {
                 "200": {
                     "description": "the document",
@@ -141,7 +141,7 @@ PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                **_errors("401", "403", "404", "502", "504"),
+                **_errors("401", "403", "404", "502", "503", "504"),
             },
         }
     },
@@ -152,11 +152,12 @@ PATHS: dict[str, Any] = {
                 {
                     **_q("connection", "a connection that keeps sale accounts"),
                     "required": True,
-                }
+                },
+                DEADLINE,
             ],
             "responses": {
                 "200": _ok("SaleAccountList"),
-                **_errors("400", "401", "403", "502"),
+                **_errors("400", "401", "403", "502", "503", "504"),
             },
         },
         "post": {
@@ -166,7 +167,8 @@ PATHS: dict[str, Any] = {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "schema": {"type": "string", "maxLength": 255},
-                }
+                },
+                DEADLINE,
             ],
             "requestBody": {
                 "required": True,
@@ -186,22 +188,24 @@ PATHS: dict[str, Any] = {
                         }
                     },
                 },
-                **_errors("400", "401", "403", "409", "422", "502", "503", "504"),
+                **_errors(
+                    "400", "401", "403", "408", "409", "422", "502", "503", "504"
+                ),
             },
         },
     },
     "/v1/sale-accounts/{id}": {
         "get": {
             "summary": "One sale account",
-            "parameters": [ID],
+            "parameters": [ID, DEADLINE],
             "responses": {
                 "200": _ok("SaleAccount"),
-                **_errors("401", "403", "404", "502"),
+                **_errors("401", "403", "404", "502", "503", "504"),
             },
         },
         "put": {
             "summary": "Change the given fields",
-            "parameters": [ID],
+            "parameters": [ID, DEADLINE],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -212,15 +216,17 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _ok("SaleAccount"),
-                **_errors("400", "401", "403", "404", "422", "502"),
+                **_errors(
+                    "400", "401", "403", "404", "408", "422", "502", "503", "504"
+                ),
             },
         },
         "delete": {
             "summary": "Delete (the upstream schedules it)",
-            "parameters": [ID],
+            "parameters": [ID, DEADLINE],
             "responses": {
                 "202": {"description": "deletion scheduled"},
-                **_errors("401", "403", "404", "502"),
+                **_errors("401", "403", "404", "502", "503", "504"),
             },
         },
     },
