@@ -7,7 +7,7 @@ and unknown fields are refused rather than silently dropped.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from gateway.accounts import (
@@ -16,12 +16,17 @@ from gateway.accounts import (
     Classification,
     SaleAccountDraft,
 )
+from gateway.api.fields import bounded_decimal
 from gateway.errors import FieldError, InvalidRequestError
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 2000
 MAX_CLASSIFICATIONS = 50
 MAX_PERCENT = Decimal(100)
+MAX_CONNECTION_ID = 63
+MAX_ID = 2**63  # what Fintera's ids (bigint) can hold
+# Amounts are in the account's currency (2 places); percentages go to Fintera with 2 too.
+DECIMAL_SCALE = 2
 WRITABLE = frozenset(SaleAccountDraft.__dataclass_fields__)
 REQUIRED_ON_CREATE = ("name", "entity_id", "acquirer", "payment_methods")
 
@@ -45,8 +50,8 @@ class _Checker:
         return raw.strip() if not empty_ok else raw
 
     def ident(self, raw: Any, field: str) -> int | None:
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-            self.fail(field, "must be a positive integer id")
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw < MAX_ID:
+            self.fail(field, f"must be a positive integer id below {MAX_ID}")
             return None
         return raw
 
@@ -55,22 +60,15 @@ class _Checker:
     ) -> Decimal | None:
         if raw is None:
             return None
-        value = None
-        if not isinstance(raw, bool) and isinstance(raw, str | int | float):
-            try:
-                value = Decimal(str(raw))
-            except InvalidOperation:
-                value = None
+        value = bounded_decimal(raw, scale=DECIMAL_SCALE)
         if value is None:
             self.fail(
-                field, 'must be a decimal number (a string such as "36.00" is best)'
+                field,
+                f"must be a decimal number with at most {DECIMAL_SCALE} decimal places "
+                'and 15 integer digits (a string such as "36.00" is best)',
             )
             return None
-        if (
-            not value.is_finite()
-            or value < 0
-            or (maximum is not None and value > maximum)
-        ):
+        if value < 0 or (maximum is not None and value > maximum):
             self.fail(field, f"must be between 0 and {maximum or 'any amount'}")
             return None
         return value
@@ -122,7 +120,9 @@ def parse_sale_account(
     elif not set(raw) & WRITABLE:
         c.fail("body", "give at least one field to change")
     connection = raw.get("connection")
-    if create and (not isinstance(connection, str) or not connection):
+    if create and (
+        not isinstance(connection, str) or not 1 <= len(connection) <= MAX_CONNECTION_ID
+    ):
         c.fail(
             "connection", "required: the id of the connection to create the account in"
         )
@@ -153,7 +153,8 @@ def _check_fields(c: _Checker, raw: dict[str, Any], fields: dict[str, Any]) -> N
 
 def _check_choices(c: _Checker, raw: dict[str, Any], fields: dict[str, Any]) -> None:
     if raw.get("acquirer") is not None:
-        if raw["acquirer"] in ACQUIRERS:
+        # Type first: a list or object is unhashable and must not reach `in`.
+        if isinstance(raw["acquirer"], str) and raw["acquirer"] in ACQUIRERS:
             fields["acquirer"] = raw["acquirer"]
         else:
             c.fail("acquirer", f"must be one of {', '.join(sorted(ACQUIRERS))}")
