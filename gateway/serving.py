@@ -28,9 +28,7 @@ def serve_one(host: str, port: int, *, reuse_port: bool) -> None:
     configure_logging(settings.log_format, settings.log_level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(
-                _serve(create_app(settings), host, port, reuse_port=reuse_port)
-            )
+            asyncio.run(_serve(create_app(settings), host, port, reuse_port=reuse_port))
     except OSError as err:  # the port was taken after the start-up check: one line
         sys.stderr.write(
             f"invoice-gateway: cannot listen on {host}:{port}: {err.strerror or err}\n"
