@@ -25,7 +25,13 @@ from gateway.api.handlers import (
     MIN_DEADLINE_MS,
 )
 from gateway.api.openapi_schemas import PROBLEM_EXAMPLE, SCHEMAS, ref
-from gateway.api.params import MAX_LIMIT, MAX_VALUE_LEN
+from gateway.api.params import (
+    CURSOR_RE,
+    ISO_DATE_RE,
+    MAX_LIMIT,
+    MAX_VALUE_LEN,
+    REMOTE_ID_RE,
+)
 from gateway.events.openapi import EVENT_PATHS
 from gateway.listing import SORTS
 from gateway.models import InvoiceStatus
@@ -58,7 +64,15 @@ ETAG_HEADERS = {
     "X-Request-ID": {"$ref": "#/components/headers/RequestId"},
 }
 TEXT = {"type": "string", "maxLength": MAX_VALUE_LEN}
-DAY = {"type": "string", "format": "date", "example": "2026-11-30"}
+STATUS_WORDS = "|".join(s.value for s in InvoiceStatus)
+DAY = {
+    "type": "string",
+    "format": "date",
+    "pattern": f"^{ISO_DATE_RE.pattern}$",
+    "example": "2026-11-30",
+}
+REMOTE_ID = {"type": "string", "pattern": f"^{REMOTE_ID_RE.pattern}$"}
+WORDS = {"type": "string", "pattern": "^[a-z0-9_-]{1,63}(,[a-z0-9_-]{1,63})*$"}
 
 
 def _q(
@@ -76,25 +90,45 @@ FILTERS = [
     _q(
         "customer_document",
         "CPF or CNPJ, digits or punctuated (check digits validated)",
-        {**TEXT, "example": "123.456.789-09"},
+        {
+            "type": "string",
+            "pattern": "^[0-9./ -]{11,28}$",
+            "example": "123.456.789-09",
+        },
     ),
-    _q("customer_id", "the customer's id at the upstream; needs `connection`"),
+    _q(
+        "customer_id",
+        "the customer's id at the upstream; needs `connection`",
+        REMOTE_ID,
+    ),
     _q(
         "contract_id",
         "the customer's service/contract id at the upstream; needs `connection`",
+        REMOTE_ID,
     ),
-    _q("status", "comma list of " + ", ".join(s.value for s in InvoiceStatus)),
+    _q(
+        "status",
+        "comma list of " + ", ".join(s.value for s in InvoiceStatus),
+        {
+            "type": "string",
+            "pattern": f"^({STATUS_WORDS})(,({STATUS_WORDS}))*$",
+        },
+    ),
     _q("due_from", "due date from (inclusive)", DAY),
     _q("due_to", "due date to (inclusive)", DAY),
     _q("period_from", "billing periods overlapping from", DAY),
     _q("period_to", "billing periods overlapping to", DAY),
-    _q("provider", "comma list of providers to ask"),
-    _q("connection", "comma list of connections to ask"),
+    _q("provider", "comma list of providers to ask", WORDS),
+    _q("connection", "comma list of connections to ask", WORDS),
 ]
 PAGING = [
     _q("sort", "merged order; ties by id", {"type": "string", "enum": list(SORTS)}),
     _q("limit", "page size", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
-    _q("cursor", "`next_cursor` of the previous page (same filters and sort)"),
+    _q(
+        "cursor",
+        "`next_cursor` of the previous page (same filters and sort)",
+        {"type": "string", "pattern": f"^{CURSOR_RE.pattern}$"},
+    ),
 ]
 INCLUDE = _q(
     "include",
@@ -230,9 +264,8 @@ PATHS: dict[str, Any] = {
             "summary": "Sale accounts of a connection",
             "parameters": [
                 {
-                    **_q("connection", "a connection that keeps sale accounts"),
+                    **_q("connection", "a connection that keeps sale accounts", WORDS),
                     "required": True,
-                    "example": "fin",
                 }
             ],
             "responses": {

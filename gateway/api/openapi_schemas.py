@@ -18,6 +18,12 @@ MONEY = {"type": ["string", "null"], "pattern": MONEY_PATTERN, "examples": ["10.
 DATE = {"type": ["string", "null"], "format": "date", "examples": ["2026-11-30"]}
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 TEXT = {"type": ["string", "null"]}
+# Text without control characters, and (for names) not only white space.
+CTRL = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029"
+NAME_PATTERN = f"^[^{CTRL}]*[^\\s{CTRL}][^{CTRL}]*$"
+DESCRIPTION_PATTERN = (
+    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+)
 SOURCE_STATUSES = ["ok", "stale", "error", "timeout", "skipped"]
 
 
@@ -115,7 +121,12 @@ CLASSIFICATION_IN = {
     "required": ["classifier_id", "name"],
     "properties": {
         "classifier_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "pattern": NAME_PATTERN,
+        },
         "amount": {**MONEY, "type": ["string", "number", "null"]},
         "percentage": {**MONEY, "type": ["string", "number", "null"]},
     },
@@ -130,8 +141,17 @@ CLASSIFICATION_OUT = closed(
 )
 ID_FIELD = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 SALE_FIELDS = {
-    "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
-    "description": {"type": "string", "maxLength": 2000},
+    "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": NAME_PATTERN,
+    },
+    "description": {
+        "type": "string",
+        "maxLength": 2000,
+        "pattern": DESCRIPTION_PATTERN,
+    },
     "entity_id": ID_FIELD,
     "acquirer": {"type": "string", "enum": sorted(ACQUIRERS)},
     "payment_methods": {

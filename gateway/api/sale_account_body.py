@@ -7,6 +7,7 @@ and unknown fields are refused rather than silently dropped.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,8 @@ MAX_DESCRIPTION = 2000
 MAX_CLASSIFICATIONS = 50
 MAX_PERCENT = Decimal(100)
 MAX_CONNECTION_ID = 63
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+LINE_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # \t \n \r kept
 MAX_ID = 2**63  # what Fintera's ids (bigint) can hold
 # Amounts are in the account's currency (2 places); percentages go to Fintera with 2 too.
 DECIMAL_SCALE = 2
@@ -39,17 +42,26 @@ class _Checker:
         self.errors.append(FieldError(field, message))
 
     def text(self, raw: Any, field: str, limit: int, *, empty_ok: bool) -> str | None:
+        controls = LINE_CONTROL_RE if empty_ok else CONTROL_RE
         if (
             not isinstance(raw, str)
             or (not empty_ok and not raw.strip())
             or len(raw) > limit
+            or controls.search(raw)
         ):
             need = "text" if empty_ok else "non-empty text"
-            self.fail(field, f"must be {need} of at most {limit} characters")
+            self.fail(
+                field,
+                f"must be {need} of at most {limit} characters, "
+                "without control characters",
+            )
             return None
         return raw.strip() if not empty_ok else raw
 
     def ident(self, raw: Any, field: str) -> int | None:
+        # JSON Schema's "integer" admits 42.0; an integral float is taken as that int.
+        if isinstance(raw, float) and raw.is_integer() and abs(raw) < MAX_ID:
+            raw = int(raw)
         if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw < MAX_ID:
             self.fail(field, f"must be a positive integer id below {MAX_ID}")
             return None
