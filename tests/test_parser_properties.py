@@ -200,7 +200,7 @@ codec = CursorCodec(Secret("c" * 40))
 
 
 @given(
-    st.lists(st.one_of(st.text(), st.booleans()), max_size=3),  # [flag, value]
+    st.tuples(st.booleans(), st.text(), st.text()).map(list),  # [flag, group, value]
     st.text(max_size=80),
     st.text(min_size=1, max_size=16),
 )
