@@ -431,3 +431,14 @@ async def test_huge_exponent_costs_no_memory(hostile):
             assert resp.status == 400
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 50 * 1024
+
+
+@pytest.mark.parametrize("field", ["person_id", "description", "consolidate"])
+async def test_null_for_an_optional_field_is_refused_not_ignored(hostile, field):
+    """`{"person_id": null}` cannot clear the field, so it is a 400, not a silent no-op."""
+    resp = await hostile.put(
+        f"/v1/sale-accounts/{SALE}", json={field: None}, headers=AUTH
+    )
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert {e["field"] for e in body["errors"]} == {field}

@@ -131,6 +131,7 @@ def parse_sale_account(
                 c.fail(name, "required")
     elif not set(raw) & WRITABLE:
         c.fail("body", "give at least one field to change")
+    _refuse_nulls(c, raw, set(REQUIRED_ON_CREATE) if create else set())
     connection = raw.get("connection")
     if create and (
         not isinstance(connection, str) or not 1 <= len(connection) <= MAX_CONNECTION_ID
@@ -145,6 +146,13 @@ def parse_sale_account(
     return (connection if isinstance(connection, str) else None), SaleAccountDraft(
         **fields
     )
+
+
+def _refuse_nulls(c: _Checker, raw: dict[str, Any], required: set[str]) -> None:
+    """Null would read as "clear it", which cannot be honoured: refuse, never ignore."""
+    for name in sorted((set(raw) & WRITABLE) - required):
+        if raw[name] is None:
+            c.fail(name, "must not be null; leave the field out to keep it unchanged")
 
 
 def _check_fields(c: _Checker, raw: dict[str, Any], fields: dict[str, Any]) -> None:
