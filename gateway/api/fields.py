@@ -9,7 +9,7 @@ is a `FieldError` naming the field; the callers gather them into one 400.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from gateway.errors import FieldError, InvalidRequestError
@@ -53,13 +53,12 @@ def bounded_decimal(raw: Any, *, scale: int) -> Decimal | None:
     text = raw if isinstance(raw, str) else repr(raw)
     if not DECIMAL_TEXT_RE.fullmatch(text):
         return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
-        return None
-    if not value.is_finite() or value.adjusted() >= MAX_DECIMAL_INTEGER_DIGITS:
-        return None
-    if value and -value.normalize().as_tuple().exponent > scale:  # type: ignore[operator]
+    value = Decimal(text)  # the pattern admits only finite, valid text
+    if not value:
+        return Decimal(0)  # `0e-20` is zero, not twenty decimal places of it
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # noqa: S101 - finite, so never 'n', 'N' or 'F'
+    if value.adjusted() >= MAX_DECIMAL_INTEGER_DIGITS or -exponent > scale:
         return None
     return value
 
