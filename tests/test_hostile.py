@@ -416,6 +416,8 @@ def test_battery_is_large_enough():
         + len(RAW_BODIES)
         + 4  # archives
         + 6  # single cases above
+        + 3  # nulls for optional fields
+        + 7  # hostile document links
     )
     assert cases >= 150, cases
 
@@ -442,3 +444,26 @@ async def test_null_for_an_optional_field_is_refused_not_ignored(hostile, field)
     body = await resp.json()
     assert resp.status == 400, body
     assert {e["field"] for e in body["errors"]} == {field}
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["%zz", "%00", "a b", "..%2F..%2Fx", "?q=1#frag", "\u202eevil", "//evil.example/x"],
+)
+async def test_hostile_document_links_are_never_a_500(
+    hostile, hubsoft_sim, monkeypatch, token
+):
+    """Upstream boleto links with bad escapes, NULs or another host: 502/404, never 500."""
+    listing = await hostile.get(
+        f"/v1/invoices?customer_document={DOC}&provider=hubsoft&limit=200", headers=AUTH
+    )
+    invoices = (await listing.json())["data"]
+    with_slip = next(i for i in invoices if (i["payment"] or {}).get("boleto"))
+    monkeypatch.setattr(hubsoft_sim, "pdf_token", lambda _inv: token)
+    resp = await hostile.get(
+        f"/v1/invoices/{with_slip['id']}/document",
+        headers={**AUTH, "Cache-Control": "no-cache"},
+    )
+    assert resp.status in {200, 404, 502}, await resp.text()
+    if resp.status != 200:
+        assert resp.content_type == "application/problem+json"
