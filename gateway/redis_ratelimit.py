@@ -21,6 +21,7 @@ from gateway.ratelimit import (
     RESET,
     LocalRateLimiter,
     background_reserve,
+    parse_remaining,
     parse_reset,
 )
 from gateway.redis_cache import RedisHealth
@@ -96,8 +97,8 @@ class RedisRateLimiter:
     def observe(self, headers: Mapping[str, str]) -> None:
         """At zero remaining, hold every replica until the announced reset."""
         self._local.observe(headers)
-        raw = headers.get(REMAINING)
-        if raw is not None and raw.strip().isdigit() and int(raw) <= 0:
+        remaining = parse_remaining(headers.get(REMAINING))
+        if remaining is not None and remaining <= 0:
             now = self._clock()
             reset = parse_reset(headers.get(RESET), now)
             self._hold(min(reset, now + MAX_RESET_WAIT_S) if reset else now + 1.0)

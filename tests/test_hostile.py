@@ -9,12 +9,15 @@ document and fails on any 500.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import resource
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from gateway.settings import ApiKey
 from tests.support import (
     API_KEY,
     fintera_connection,
@@ -418,6 +421,7 @@ def test_battery_is_large_enough():
         + 6  # single cases above
         + 3  # nulls for optional fields
         + 7  # hostile document links
+        + 6  # audit parameters
     )
     assert cases >= 150, cases
 
@@ -467,3 +471,38 @@ async def test_hostile_document_links_are_never_a_500(
     assert resp.status in {200, 404, 502}, await resp.text()
     if resp.status != 200:
         assert resp.content_type == "application/problem+json"
+
+
+AUDITOR_KEY = "auditor-key-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=%C2%B2", "limit"),
+        ("limit=%EF%BC%95", "limit"),
+        ("limit=9" + "9" * 400, "limit"),
+        ("limit=0", "limit"),
+        ("before=1-2%0A", "before"),
+        ("before=%D9%A1-2", "before"),
+    ],
+)
+async def test_hostile_audit_parameters_are_400s(
+    gateway_factory, hubsoft_url, query, field
+):
+    """GET /v1/audit with Unicode digits or a trailing newline: 400 naming the field."""
+    auditor = ApiKey(
+        "auditor",
+        hashlib.sha256(AUDITOR_KEY.encode()).hexdigest(),
+        frozenset({"audit:read"}),
+        None,
+    )
+    settings = make_settings(hubsoft_connection(hubsoft_url))
+    settings = dataclasses.replace(settings, api_keys=(*settings.api_keys, auditor))
+    client = await gateway_factory(settings)
+    resp = await client.get(
+        f"/v1/audit?{query}", headers={"Authorization": f"Bearer {AUDITOR_KEY}"}
+    )
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert {e["field"] for e in body["errors"]} == {field}

@@ -8,6 +8,7 @@ a field error, never another exception.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from decimal import Decimal
@@ -29,6 +30,7 @@ from gateway.api.fields import (
 from gateway.api.params import document_digits, parse_list_request
 from gateway.cursor import CursorCodec, Position
 from gateway.errors import InvalidRequestError
+from gateway.ratelimit import parse_remaining, parse_reset
 from gateway.settings import Secret
 
 DOC = "12345678909"
@@ -221,3 +223,13 @@ def test_any_cursor_text_is_refused_by_name(raw):
         assert {e.field for e in err.errors} == {"cursor"}
     else:
         pytest.fail("a forged cursor was accepted")
+
+
+@given(st.one_of(st.none(), st.text(max_size=40)))
+def test_upstream_rate_limit_headers_never_raise(raw):
+    """`X-RateLimit-Remaining`/`-Reset` from an upstream: a number or None, never an error."""
+    remaining = parse_remaining(raw)
+    if remaining is not None:
+        assert re.fullmatch(r"-?[0-9]+", raw.strip())
+    reset = parse_reset(raw, 1_000_000.0)
+    assert reset is None or math.isfinite(reset)

@@ -40,7 +40,7 @@ from gateway.summary import summarize
 READ_SCOPE = ("invoices:read",)
 AUDIT_SCOPE = ("audit:read",)
 MAX_AUDIT_PAGE = 500
-AUDIT_CURSOR_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+AUDIT_CURSOR_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
@@ -327,18 +327,18 @@ async def read_audit(request: web.Request) -> web.Response:
         FieldError(name, "unknown parameter")
         for name in sorted(set(request.query) - {"limit", "before"})
     ]
-    raw_limit = request.query.get("limit", "50")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_AUDIT_PAGE:
+    limit = ascii_int(request.query.get("limit", "50"), low=1, high=MAX_AUDIT_PAGE)
+    if limit is None:  # `²` passes str.isdigit() and breaks int(): ASCII digits only
         errors.append(FieldError("limit", f"must be 1 to {MAX_AUDIT_PAGE}"))
     before = request.query.get("before")
-    if before is not None and not AUDIT_CURSOR_RE.match(before):
+    if before is not None and not AUDIT_CURSOR_RE.fullmatch(before):
         errors.append(FieldError("before", "must be a next_cursor from this route"))
-    if errors:
+    if errors or limit is None:
         raise InvalidRequestError(errors)
     trail = request.app[AUDIT]
     if not isinstance(trail, RedisAuditTrail):
         raise NotFoundError("the audit trail is served only when Redis is configured")
-    events, cursor = await trail.page(int(raw_limit), before)
+    events, cursor = await trail.page(limit, before)
     return web.json_response(
         {"data": events, "next_cursor": cursor},
         headers={hdrs.CACHE_CONTROL: "no-store"},
