@@ -508,8 +508,11 @@ DOCUMENT: dict[str, Any] = {
             }
         },
         "responses": {
-            f"P{code}": _problem_response(code, why)
-            for code, why in PROBLEM_WHY.items()
+            **{
+                f"P{code}": _problem_response(code, why)
+                for code, why in PROBLEM_WHY.items()
+            },
+            **_special_problems(),
         },
     },
 }
