@@ -1,5 +1,11 @@
 """Schemathesis hooks of the fuzz run (loaded through tests/schemathesis.toml).
 
+Loaded only inside the fuzzer's own process. Besides the deadline floor below, it works
+around a CPython 3.11.7 bug: hypothesis describes filter lambdas by parsing their source
+with `ast.parse`, which on this interpreter sometimes raises `SystemError: AST
+constructor recursion depth mismatch`; the fuzzer then reports a runtime error for an
+operation it never tested. The description is only a label, so the fallback is one.
+
 A caller's `X-Deadline-Ms` of 50 ms is valid, and the demo's upstreams need longer on a
 cold cache, so the gateway rightly answers 504. The run gives every *valid* deadline at
 least 5 s, so a 5xx in it can only be a gateway fault; invalid values (below 50, not
@@ -12,11 +18,25 @@ import re
 from typing import Any
 
 import schemathesis
+from hypothesis.internal import lambda_sources
 
 from gateway.api.handlers import MIN_DEADLINE_MS
 
 HEADER = "X-Deadline-Ms"
 FLOOR_MS = 5000
+
+
+_describe = lambda_sources.lambda_description
+
+
+def _label_or_placeholder(f: Any) -> str:
+    try:
+        return str(_describe(f))
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+lambda_sources.lambda_description = _label_or_placeholder
 
 
 @schemathesis.hook
