@@ -25,6 +25,7 @@ async def raw_exchange(client, data: bytes) -> tuple[int, dict[str, str], bytes]
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), timeout=30)
     writer.close()
+    await writer.wait_closed()
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:])

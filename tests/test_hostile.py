@@ -216,6 +216,7 @@ async def test_undecodable_header_bytes_are_a_401_not_a_500(hostile):
     )
     head = (await reader.read()).split(b"\r\n", 1)[0]
     writer.close()
+    await writer.wait_closed()
     assert head == b"HTTP/1.1 401 Unauthorized"
 
 
