@@ -9,7 +9,8 @@ operation it never tested. The description is only a label, so the fallback is o
 A caller's `X-Deadline-Ms` of 50 ms is valid, and the demo's upstreams need longer on a
 cold cache, so the gateway rightly answers 504. The run gives every *valid* deadline at
 least 5 s, so a 5xx in it can only be a gateway fault; invalid values (below 50, not
-digits) are sent as generated. The 504 itself is pinned by the deadline tests.
+digits) are sent as generated. The 504 itself is pinned by the deadline tests. A valid
+`wait_s` of the events feed is sent as 0: a long-poll would only idle the run.
 """
 
 from __future__ import annotations
@@ -47,3 +48,6 @@ def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     digits = isinstance(value, str) and re.fullmatch(r"[0-9]{1,7}", value)
     if digits and MIN_DEADLINE_MS <= int(value) < FLOOR_MS:
         case.headers[HEADER] = str(FLOOR_MS)
+    wait = (case.query or {}).get("wait_s")
+    if isinstance(wait, int | str) and re.fullmatch(r"[0-9]{1,2}", str(wait)):
+        case.query["wait_s"] = 0  # a valid long-poll would only idle the run

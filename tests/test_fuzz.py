@@ -107,7 +107,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(demo, tmp_path):
     )
     print(summary)  # noqa: T201 - the counts, for whoever reads the run
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert re.search(r"Tested: 14\b", run.stdout), summary
+    assert re.search(r"Tested: 17\b", run.stdout), summary
     served = demo_log.read_text(encoding="utf-8")
     assert not re.search(r'"status":5[0-9][0-9]', served)
     assert "unhandled_error" not in served

@@ -52,7 +52,7 @@ async def test_every_operation_has_an_id_and_problem_responses(gateway):
     spec = await (await gateway.get("/openapi.json")).json()
     ops = [op for ops in spec["paths"].values() for op in ops.values()]
     ids = [op["operationId"] for op in ops]
-    assert len(set(ids)) == len(ids) == 14
+    assert len(set(ids)) == len(ids) == 18
     problems = spec["components"]["responses"]
     for op in ops:
         for status, response in op["responses"].items():
