@@ -60,9 +60,10 @@ def parse_remaining(raw: str | None) -> int | None:
 
     `str.isdigit()` accepts `²`, which `int()` then refuses: upstream headers are input too.
     """
-    if raw is None or not REMAINING_RE.fullmatch(raw.strip()):
+    text = None if raw is None else raw.strip(" \t")
+    if text is None or not REMAINING_RE.fullmatch(text):
         return None
-    return int(raw)
+    return int(text)
 
 
 def parse_reset(raw: str | None, now: float) -> float | None:

@@ -230,6 +230,6 @@ def test_upstream_rate_limit_headers_never_raise(raw):
     """`X-RateLimit-Remaining`/`-Reset` from an upstream: a number or None, never an error."""
     remaining = parse_remaining(raw)
     if remaining is not None:
-        assert re.fullmatch(r"-?[0-9]+", raw.strip())
+        assert re.fullmatch(r"-?[0-9]+", raw.strip(" \t"))
     reset = parse_reset(raw, 1_000_000.0)
     assert reset is None or math.isfinite(reset)
