@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from multidict import MultiDict
 
@@ -34,6 +34,9 @@ from gateway.ratelimit import parse_remaining, parse_reset
 from gateway.settings import Secret
 
 DOC = "12345678909"
+# No per-example time limit: the machine is shared, and a slow example is not a bug.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
