@@ -34,6 +34,7 @@ from jwt.algorithms import OKPAlgorithm
 
 import adapters
 from gateway import preflight
+from gateway.api.edge import GatewayRunner
 from gateway.app import create_app, token_store
 from gateway.config import load_settings
 from gateway.errors import ConfigError, UpstreamError
@@ -141,9 +142,12 @@ def cmd_healthcheck(_args: argparse.Namespace) -> int:
 
 
 async def _start(
-    app: web.Application, host: str, port: int
+    app: web.Application,
+    host: str,
+    port: int,
+    runner_class: type[web.AppRunner] = web.AppRunner,
 ) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, access_log=None)
+    runner = runner_class(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -269,7 +273,7 @@ async def _demo(host: str, port: int, sims: list[DemoUpstream]) -> None:
             ),  # demo tokens die with the demo
         }
         settings = _settings({**os.environ, **env})
-        runner, bound = await _start(create_app(settings), host, port)
+        runner, bound = await _start(create_app(settings), host, port, GatewayRunner)
         runners.append(runner)
         _print_demo(host, bound, key, upstreams, demo_token(signer, DEMO_CUSTOMER))
         try:

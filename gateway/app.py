@@ -25,6 +25,7 @@ from gateway.api.handlers import setup_routes
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.api.metrics_port import metrics_listener
 from gateway.api.middleware import pipeline, stamp_request_id
+from gateway.api.openapi import setup_docs_routes
 from gateway.api.sale_accounts import setup_sale_account_routes
 from gateway.api.state import (
     AUDIT,
@@ -236,7 +237,7 @@ def state_metrics(
     return out
 
 
-def create_app(
+def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
     settings: Settings,
     *,
     cache: Cache | None = None,
@@ -348,4 +349,5 @@ def create_app(
     setup_sale_account_routes(app)
     setup_app_routes(app)
     setup_event_routes(app)
+    setup_docs_routes(app)
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -32,6 +33,19 @@ def redact(
         if SECRET_KEY_RE.search(key):
             event[key] = "[redacted]"
     return event
+
+
+def where_it_failed(err: BaseException, frames: int = 6) -> dict[str, Any]:
+    """An exception as log fields without its message or locals (either may hold a secret).
+
+    The type and the innermost frames (file, line, function) locate a bug; the message
+    of an arbitrary exception may quote a token, a body or a URL with its query.
+    """
+    stack = traceback.extract_tb(err.__traceback__)[-frames:]
+    return {
+        "error_type": type(err).__name__,
+        "at": [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in stack],
+    }
 
 
 def configure_logging(fmt: str = "auto", level: str = "info") -> None:

@@ -8,8 +8,9 @@ vendor-specific belongs here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,10 +20,14 @@ import structlog
 from aiohttp import web
 
 from gateway.accounts import SaleAccount, SaleAccountDraft
+from gateway.errors import GatewayError, UpstreamProtocolError
 from gateway.http import UpstreamClient
+from gateway.logs import where_it_failed
 from gateway.models import Invoice, InvoiceStatus
 from gateway.settings import ConnectionSettings
 from gateway.tokens import TokenProvider
+
+_log = structlog.get_logger("adapter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +193,48 @@ def map_rows(
         notes.append(f"{bad} row(s) unreadable and left out")
     note = "; ".join(filter(None, notes)) or None
     return SourceResult(tuple(invoices), complete=note is None, note=note)
+
+
+def map_one(
+    row: Any,
+    to_invoice: Callable[[Any], Invoice],
+    ctx: ProviderContext,
+    path: str,
+) -> Invoice:
+    """Map one upstream record through the same path as a list (`map_rows`).
+
+    Where a list leaves an unreadable row out, a single record has nothing else to
+    give: it becomes an `UpstreamProtocolError` (a 502 naming the connection), never an
+    uncaught mapping exception.
+    """
+    result = map_rows([row], to_invoice, ctx)
+    if not result.invoices:
+        raise UpstreamProtocolError(
+            ctx.settings.id, "GET", path, "the record is unreadable"
+        )
+    return result.invoices[0]
+
+
+@contextlib.contextmanager
+def adapter_boundary(connection: str, what: str) -> Iterator[None]:
+    """Turn an adapter's unexpected exception into an `UpstreamProtocolError` (a 502).
+
+    Adapters are meant to raise only `GatewayError`s; a bug or an upstream shape nobody
+    foresaw must still cost one source or one item, never the request: it is logged once
+    (type only, no payload) and answered as that connection's fault. Timeouts pass
+    through unchanged so deadlines keep their meaning.
+    """
+    try:
+        yield
+    except (GatewayError, TimeoutError):
+        raise
+    except Exception as err:
+        _log.error(
+            "adapter_failed", connection=connection, what=what, **where_it_failed(err)
+        )
+        raise UpstreamProtocolError(
+            connection, "GET", what, "internal error in this source's adapter"
+        ) from err
 
 
 @dataclass(frozen=True, slots=True)

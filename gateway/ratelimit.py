@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -31,6 +32,7 @@ from gateway.deadline import time_left
 
 REMAINING = "X-RateLimit-Remaining"
 RESET = "X-RateLimit-Reset"
+REMAINING_RE = re.compile(r"-?[0-9]{1,12}")
 EPOCH_THRESHOLD = (
     1e9  # a Reset value above this is an epoch timestamp, below it a delta
 )
@@ -83,6 +85,17 @@ class RateLimiter(Protocol):
         ...
 
 
+def parse_remaining(raw: str | None) -> int | None:
+    """`X-RateLimit-Remaining` as an int, when it is (signed) ASCII digits; else None.
+
+    `str.isdigit()` accepts `²`, which `int()` then refuses: upstream headers are input too.
+    """
+    text = None if raw is None else raw.strip(" \t")
+    if text is None or not REMAINING_RE.fullmatch(text):
+        return None
+    return int(text)
+
+
 def parse_reset(raw: str | None, now: float) -> float | None:
     """`X-RateLimit-Reset` as an epoch instant: ISO timestamp, epoch seconds or a delta."""
     if not raw:
@@ -92,7 +105,7 @@ def parse_reset(raw: str | None, now: float) -> float | None:
     except ValueError:
         try:
             return datetime.fromisoformat(raw).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # year 1 has no local epoch time
             return None
     if not math.isfinite(value):
         return None
@@ -168,10 +181,10 @@ class LocalRateLimiter:
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """At zero remaining, hold every call until the announced reset."""
-        raw = headers.get(REMAINING)
-        if raw is None or not raw.strip().lstrip("-").isdigit():
+        remaining = parse_remaining(headers.get(REMAINING))
+        if remaining is None:
             return
-        if int(raw) <= 0:
+        if remaining <= 0:
             now = self._clock()
             reset = parse_reset(headers.get(RESET), now)
             self._blocked_until = max(

@@ -22,6 +22,7 @@ from gateway.ratelimit import (
     background_reserve,
     capped_until,
     check_wait,
+    parse_remaining,
     parse_reset,
 )
 from gateway.redis_cache import RedisHealth
@@ -100,8 +101,8 @@ class RedisRateLimiter:
     def observe(self, headers: Mapping[str, str]) -> None:
         """At zero remaining, hold every replica until the announced reset."""
         self._local.observe(headers)
-        raw = headers.get(REMAINING)
-        if raw is not None and raw.strip().isdigit() and int(raw) <= 0:
+        remaining = parse_remaining(headers.get(REMAINING))
+        if remaining is not None and remaining <= 0:
             now = self._clock()
             reset = parse_reset(headers.get(RESET), now)
             self._hold(capped_until(reset, now, self._local.max_pause_s))

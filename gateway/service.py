@@ -45,9 +45,15 @@ from gateway.listing import (
     encode_result,
     sort_key,
 )
+from gateway.logs import where_it_failed
 from gateway.models import Invoice
 from gateway.principal import Principal
-from gateway.providers import Document, InvoiceQuery, SourceResult
+from gateway.providers import (
+    Document,
+    InvoiceQuery,
+    SourceResult,
+    adapter_boundary,
+)
 
 log = structlog.get_logger("service")
 PDF_MAGIC = b"%PDF-"
@@ -205,12 +211,16 @@ class InvoiceService:
         if principal.customer_bound:
             # Whose document it is, is decided by the mapped invoice, never by the id.
             await self.get(principal, invoice_id)
-        async with conn.adapter.open_document(remote_id) as doc:
-            head = b""
-            async for chunk in doc.chunks:
-                head += chunk
-                if len(head) >= len(PDF_MAGIC):
-                    break
+        async with contextlib.AsyncExitStack() as stack:
+            with adapter_boundary(conn.id, "document"):
+                doc = await stack.enter_async_context(
+                    conn.adapter.open_document(remote_id)
+                )
+                head = b""
+                async for chunk in doc.chunks:
+                    head += chunk
+                    if len(head) >= len(PDF_MAGIC):
+                        break
             if not head.startswith(PDF_MAGIC):
                 raise UpstreamProtocolError(
                     conn.id, "GET", "document", "the upstream's document is not a PDF"
@@ -265,7 +275,8 @@ class InvoiceService:
         )
 
     async def _encoded_one(self, conn: Connection, remote_id: str) -> Loaded:
-        result = SourceResult((await conn.adapter.get_invoice(remote_id),))
+        with adapter_boundary(conn.id, "invoice"):
+            result = SourceResult((await conn.adapter.get_invoice(remote_id),))
         return _with_ttl(conn, "invoice", result)
 
     async def _encoded_list(self, conn: Connection, query: InvoiceQuery) -> Loaded:
@@ -336,8 +347,10 @@ class InvoiceService:
         except UpstreamError as err:
             elapsed = (time.monotonic() - started) * 1000
             return base(err.kind, latency_ms=elapsed, error=SourceError.of(err)), ()
-        except Exception:
-            log.exception("adapter_failed", connection=conn.id)
+        except Exception as err:  # noqa: BLE001 - one source's bug is that source's error
+            log.error(  # noqa: TRY400 - a traceback could quote a secret
+                "adapter_failed", connection=conn.id, **where_it_failed(err)
+            )
             elapsed = (time.monotonic() - started) * 1000
             broken = SourceError(
                 "protocol", f"{conn.id}: internal error in this source's adapter"

@@ -3,7 +3,9 @@
 Its own module (not `__main__`) so `serve --workers N` can start it in spawned children,
 which import it by name. The listening socket's protocol factory is wrapped by the
 client limits (`gateway.serverlimits`): a connection cap with a clear 503 past it, and a
-timeout for request heads (aiohttp's keep-alive timeout takes the same value).
+timeout for request heads (aiohttp's keep-alive timeout takes the same value). The app
+runs through `GatewayRunner`, so errors aiohttp answers before any route (oversized
+request line or headers, malformed HTTP) are problems too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from aiohttp import web
 
 import adapters
+from gateway.api.edge import GatewayRunner
 from gateway.app import create_app
 from gateway.config import load_settings
 from gateway.logs import configure_logging
@@ -54,7 +57,7 @@ async def start_guarded(
     handle_signals: bool = False,
 ) -> tuple[web.AppRunner, asyncio.Server, ConnectionGuard]:
     """Serve `app` on host:port behind the client limits; stop with `runner.cleanup()`."""
-    runner = web.AppRunner(
+    runner = GatewayRunner(
         app,
         access_log=None,
         handle_signals=handle_signals,

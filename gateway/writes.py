@@ -30,7 +30,7 @@ from gateway.journal import Note, WriteJournal
 from gateway.keyed_writes import KeyedWrites, WriteResult
 from gateway.listing import Connection
 from gateway.principal import Principal
-from gateway.providers import SaleAccountProvider
+from gateway.providers import SaleAccountProvider, adapter_boundary
 
 LOOKBACK_S = 120.0  # clock skew allowance when looking for an uncertain create's effect
 
@@ -90,7 +90,8 @@ class SaleAccountService:
         conn, adapter = self._provider(principal, connection)
 
         async def load() -> bytes:
-            accounts = await adapter.list_sale_accounts()
+            with adapter_boundary(connection, "sale_accounts"):
+                accounts = await adapter.list_sale_accounts()
             return jsoncodec.dumps([a.to_dict() for a in accounts])
 
         lookup = await self._loader.load(
@@ -120,9 +121,9 @@ class SaleAccountService:
             raise NotFoundError(f"no sale account {account_id!r}")
 
         async def load() -> bytes:
-            return jsoncodec.dumps(
-                (await adapter.get_sale_account(remote_id)).to_dict()
-            )
+            with adapter_boundary(connection, "sale_account"):
+                account = await adapter.get_sale_account(remote_id)
+            return jsoncodec.dumps(account.to_dict())
 
         try:
             lookup = await self._loader.load(
@@ -145,7 +146,8 @@ class SaleAccountService:
         connection, remote_id = self.resolve(principal, account_id)
         _, adapter = self._provider(principal, connection)
         try:
-            account = await adapter.update_sale_account(remote_id, draft)
+            with adapter_boundary(connection, "sale_account"):
+                account = await adapter.update_sale_account(remote_id, draft)
         except UpstreamNotFoundError as err:
             raise NotFoundError(f"no sale account {account_id!r}") from err
         finally:
@@ -158,7 +160,8 @@ class SaleAccountService:
         connection, remote_id = self.resolve(principal, account_id)
         _, adapter = self._provider(principal, connection)
         try:
-            await adapter.delete_sale_account(remote_id)
+            with adapter_boundary(connection, "sale_account"):
+                await adapter.delete_sale_account(remote_id)
         except UpstreamNotFoundError as err:
             raise NotFoundError(f"no sale account {account_id!r}") from err
         finally:

@@ -11,8 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from adapters.fintera.simulator import FinteraSimulator
 from adapters.hubsoft.simulator import HubsoftSimulator
 from adapters.xarios.simulator import XariosSimulator
+from gateway.api.edge import GatewayRunner
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.contract import ResponseLog
 from tests.support import (
     NOW,
     TODAY,
@@ -36,14 +38,35 @@ async def hubsoft_url(hubsoft_sim, aiohttp_server) -> str:
     return str(server.make_url("")).rstrip("/")
 
 
+class GatewayTestServer(TestServer):
+    """A test server running the app as production does: through `GatewayRunner`."""
+
+    async def _make_runner(self, **kwargs) -> GatewayRunner:
+        return GatewayRunner(self.app, **kwargs)
+
+
 @pytest.fixture
-def gateway_factory(aiohttp_client) -> Callable:
-    """Build a gateway test client for the given settings (fixed clock)."""
+def response_log() -> ResponseLog:
+    """What the test's gateways answered; checked against the OpenAPI document after."""
+    return ResponseLog()
+
+
+@pytest.fixture
+def gateway_factory(aiohttp_client, response_log) -> Callable:
+    """Build a gateway test client for the given settings (fixed clock).
+
+    Every response it gives is validated against `/openapi.json` when the test ends,
+    and any 500 fails the test.
+    """
 
     async def build(settings: Settings, **kw) -> TestClient:
-        return await aiohttp_client(create_app(settings, now=lambda: NOW, **kw))
+        app = create_app(settings, now=lambda: NOW, **kw)
+        app.on_response_prepare.append(response_log.record)
+        return await aiohttp_client(GatewayTestServer(app))
 
-    return build
+    yield build
+    violations = response_log.violations()
+    assert not violations, "responses outside the contract:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -18,7 +18,12 @@ from typing import Any
 from adapters.fintera import mapping
 from adapters.fintera.client import FinteraClient
 from gateway.accounts import SaleAccount, SaleAccountDraft
-from gateway.errors import ConfigError, NotFoundError, UpstreamNotFoundError
+from gateway.errors import (
+    ConfigError,
+    NotFoundError,
+    UpstreamNotFoundError,
+    UpstreamProtocolError,
+)
 from gateway.models import Invoice
 from gateway.providers import (
     AdapterFactory,
@@ -27,12 +32,14 @@ from gateway.providers import (
     InvoiceQuery,
     ProviderContext,
     SourceResult,
+    map_one,
     map_rows,
     settled_ttl,
 )
 
-REMOTE_ID_RE = re.compile(r"^(\d{1,18})-(\d{1,18})$")
-SALE_ID_RE = re.compile(r"^\d{1,18}$")
+REMOTE_ID_RE = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
+SALE_ID_RE = re.compile(r"[0-9]{1,18}")
+PERSON_ID_RE = SALE_ID_RE
 MAX_TENANT_SPAN_DAYS = 366
 KEYS = ConnectionKeys(
     secrets=frozenset({"api_token"}), options=frozenset({"account_id", "entity_ids"})
@@ -123,27 +130,37 @@ class FinteraAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One receivable by `<entity>-<id>`, with its person looked up."""
-        match = REMOTE_ID_RE.match(remote_id)
+        match = REMOTE_ID_RE.fullmatch(remote_id)
         if match is None:
             raise NotFoundError(f"no Fintera receivable {remote_id!r}")
         entity, ident = match.groups()
-        raw = mapping.unwrap(
-            await self._client.get(f"/entities/{entity}/receivable_accounts/{ident}"),
-            "receivable_account",
-        )
+        path = f"/entities/{entity}/receivable_accounts/{ident}"
+        wrapped = await self._client.get(path)
         person = None
-        if raw.get("person_id") is not None:
-            with contextlib.suppress(UpstreamNotFoundError):
+        person_id = (
+            wrapped.get("receivable_account", {}).get("person_id")
+            if isinstance(wrapped, dict)
+            and isinstance(wrapped.get("receivable_account"), dict)
+            else None
+        )
+        if PERSON_ID_RE.fullmatch(str(person_id)) and not isinstance(person_id, bool):
+            with contextlib.suppress(UpstreamNotFoundError, mapping.MappingError):
                 person = mapping.unwrap(
-                    await self._client.get(f"/people/{raw['person_id']}"), "person"
+                    await self._client.get(f"/people/{person_id}"), "person"
                 )
         conn = self._ctx.settings
-        return mapping.to_invoice(
-            raw,
-            connection=conn.id,
-            today=self._ctx.today(),
-            person=person,
-            currency=conn.currency or "BRL",
+
+        def one(item: dict[str, Any]) -> Invoice:
+            return mapping.to_invoice(
+                mapping.unwrap(item, "receivable_account"),
+                connection=conn.id,
+                today=self._ctx.today(),
+                person=person,
+                currency=conn.currency or "BRL",
+            )
+
+        return map_one(
+            wrapped, one, self._ctx, "/entities/{id}/receivable_accounts/{id}"
         )
 
     def open_document(self, remote_id: str) -> AbstractAsyncContextManager[Document]:
@@ -154,19 +171,19 @@ class FinteraAdapter:
     async def list_sale_accounts(self) -> list[SaleAccount]:
         """Every sale account (all pages)."""
         page = await self._client.get_all("/sale_accounts")
-        return [self._account(mapping.unwrap(r, "sale_account")) for r in page.rows]
+        return [self._account(r) for r in page.rows]
 
     async def get_sale_account(self, remote_id: str) -> SaleAccount:
         """One sale account."""
         raw = await self._client.get(f"/sale_accounts/{_sale_id(remote_id)}")
-        return self._account(mapping.unwrap(raw, "sale_account"))
+        return self._account(raw)
 
     async def create_sale_account(self, draft: SaleAccountDraft) -> SaleAccount:
         """POST once; the 201 body is the account."""
         raw = await self._client.send(
             "POST", "/sale_accounts", mapping.to_upstream(draft)
         )
-        return self._account(mapping.unwrap(raw, "sale_account"))
+        return self._account(raw)
 
     async def update_sale_account(
         self, remote_id: str, draft: SaleAccountDraft
@@ -180,7 +197,7 @@ class FinteraAdapter:
             "PUT", f"/sale_accounts/{ident}", mapping.to_upstream(draft)
         )
         if isinstance(answer, dict) and isinstance(answer.get("sale_account"), dict):
-            return self._account(answer["sale_account"])
+            return self._account(answer)
         return await self.get_sale_account(ident)
 
     async def delete_sale_account(self, remote_id: str) -> None:
@@ -200,8 +217,19 @@ class FinteraAdapter:
         ]
         return max(found, key=lambda a: a.created_at or created_after, default=None)
 
-    def _account(self, raw: dict[str, Any]) -> SaleAccount:
-        return mapping.to_sale_account(raw, connection=self._ctx.settings.id)
+    def _account(self, raw: Any) -> SaleAccount:
+        """One `{"sale_account": {...}}` item; an unreadable one is a protocol error."""
+        try:
+            return mapping.to_sale_account(
+                mapping.unwrap(raw, "sale_account"), connection=self._ctx.settings.id
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            raise UpstreamProtocolError(
+                self._ctx.settings.id,
+                "GET",
+                "/sale_accounts",
+                "unreadable sale account",
+            ) from err
 
     async def _entity_ids(self) -> list[int]:
         if not self._entities:
@@ -211,7 +239,7 @@ class FinteraAdapter:
 
 
 def _sale_id(remote_id: str) -> str:
-    if not SALE_ID_RE.match(remote_id):
+    if not SALE_ID_RE.fullmatch(remote_id):
         raise NotFoundError(f"no Fintera sale account {remote_id!r}")
     return remote_id
 

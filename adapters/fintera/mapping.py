@@ -56,7 +56,7 @@ METHOD_TO_CANONICAL = {
     "pix": "pix",
 }
 METHOD_TO_UPSTREAM = {v: k for k, v in METHOD_TO_CANONICAL.items()}
-_MONEY_RE = re.compile(r"^-?\d+(\.\d+)?$")
+_MONEY_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class MappingError(ValueError):
@@ -78,7 +78,7 @@ def money(raw: Any) -> Decimal | None:
         raise MappingError(f"money is a boolean: {raw!r}")
     if isinstance(raw, int | float):
         return Decimal(repr(raw))
-    if isinstance(raw, str) and _MONEY_RE.match(raw.strip()):
+    if isinstance(raw, str) and _MONEY_RE.fullmatch(raw.strip()):
         return Decimal(raw.strip())
     raise MappingError(f"unreadable amount {raw!r}")
 

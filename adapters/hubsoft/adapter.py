@@ -29,6 +29,7 @@ from gateway.providers import (
     InvoiceQuery,
     ProviderContext,
     SourceResult,
+    map_one,
     map_rows,
     settled_ttl,
 )
@@ -39,7 +40,7 @@ MAX_CUSTOMER_PAGES = 40
 TENANT_WINDOW_DAYS = 30
 MAX_TENANT_SPAN_DAYS = 366
 PENDING = frozenset({InvoiceStatus.OPEN, InvoiceStatus.OVERDUE})
-REMOTE_ID_RE = re.compile(r"^(doc|svc)?(\d{1,20})-(\d{1,20})$")
+REMOTE_ID_RE = re.compile(r"(doc|svc)?([0-9]{1,20})-([0-9]{1,20})")
 
 
 class HubsoftAdapter:
@@ -101,7 +102,7 @@ class HubsoftAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """Find one invoice among its customer's (the id carries the customer)."""
-        match = REMOTE_ID_RE.match(remote_id)
+        match = REMOTE_ID_RE.fullmatch(remote_id)
         if match is None:
             raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
         prefix, termo, invoice_id = match.groups()
@@ -120,7 +121,12 @@ class HubsoftAdapter:
                 and str(row.get("id_fatura")) == invoice_id
                 and owned_by(row, **{asked: termo})
             ):
-                return self._map([row], (busca, termo), searched, None).invoices[0]
+                return map_one(
+                    row,
+                    self._mapper((busca, termo), searched),
+                    self._ctx,
+                    "/api/v1/integracao/cliente/financeiro",
+                )
         raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
 
     @contextlib.asynccontextmanager
@@ -207,6 +213,13 @@ class HubsoftAdapter:
         note: str | None,
         belongs: Callable[[dict[str, Any]], bool] | None = None,
     ) -> SourceResult:
+        return map_rows(
+            rows, self._mapper(scope, searched), self._ctx, note, belongs=belongs
+        )
+
+    def _mapper(
+        self, scope: tuple[str, str], searched: Customer
+    ) -> Callable[[dict[str, Any]], Invoice]:
         today = self._ctx.today()
 
         def one(row: dict[str, Any]) -> Invoice:
@@ -219,7 +232,7 @@ class HubsoftAdapter:
                 currency=self._currency,
             )
 
-        return map_rows(rows, one, self._ctx, note, belongs=belongs)
+        return one
 
 
 def _scope(query: InvoiceQuery) -> tuple[str, str] | None:

@@ -56,8 +56,8 @@ PAYMENT_METHOD_MAP: dict[str, PaymentMethod] = {
     "cheque": PaymentMethod.CHEQUE,
 }
 
-_MONEY_RE = re.compile(r"^-?\d+(\.\d+)?$")
-_BR_DATE_RE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
+_MONEY_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_BR_DATE_RE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
 
 
 class MappingError(ValueError):
@@ -72,7 +72,7 @@ def parse_date(raw: Any) -> date | None:
         raise MappingError(f"date is not text: {raw!r}")
     text = raw.strip()
     try:
-        if match := _BR_DATE_RE.match(text):  # strptime is 10x slower than this
+        if match := _BR_DATE_RE.fullmatch(text):  # strptime is 10x slower than this
             day, month, year = match.groups()
             return date(int(year), int(month), int(day))
         return date.fromisoformat(text[:10])
@@ -88,7 +88,7 @@ def parse_money(raw: Any) -> Decimal | None:
         raise MappingError(f"money is a boolean: {raw!r}")
     if isinstance(raw, int | float):
         return Decimal(str(raw))
-    if isinstance(raw, str) and _MONEY_RE.match(raw.strip()):
+    if isinstance(raw, str) and _MONEY_RE.fullmatch(raw.strip()):
         try:
             return Decimal(raw.strip())
         except (

@@ -27,6 +27,7 @@ from gateway.providers import (
     InvoiceQuery,
     ProviderContext,
     SourceResult,
+    map_one,
     map_rows,
 )
 
@@ -36,7 +37,7 @@ KEYS = ConnectionKeys(
     secrets=frozenset({"client_id", "client_secret", "refresh_token"}),
     options=frozenset({"auth_url", "redirect_uri", "document_tenants"}),
 )
-REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+REMOTE_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 ISSUED_BILL = (86400.0, 30 * 86400.0)
 
 
@@ -99,13 +100,13 @@ class XariosAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice with its detail lines (the detail ZIP is read alongside)."""
-        if not REMOTE_ID_RE.match(remote_id):
+        if not REMOTE_ID_RE.fullmatch(remote_id):
             raise NotFoundError(f"no Xarios invoice {remote_id!r}")
         raw, archive = await asyncio.gather(
             self._client.invoice(remote_id), self._client.detail_zip(remote_id)
         )
         try:
-            return self._map(raw, parse_detail_zip(archive))
+            detail = parse_detail_zip(archive)
         except MappingError as err:
             raise UpstreamProtocolError(
                 self._ctx.settings.id,
@@ -113,11 +114,17 @@ class XariosAdapter:
                 "/api/v1.0/billingdata/{id}/detail",
                 str(err),
             ) from err
+        return map_one(
+            raw,
+            lambda row: self._map(row, detail),
+            self._ctx,
+            "/api/v1.0/billingdata/{id}",
+        )
 
     @contextlib.asynccontextmanager
     async def open_document(self, remote_id: str) -> AsyncIterator[Document]:
         """The invoice summary PDF, streamed."""
-        if not REMOTE_ID_RE.match(remote_id):
+        if not REMOTE_ID_RE.fullmatch(remote_id):
             raise NotFoundError(f"no Xarios invoice {remote_id!r}")
         async with self._client.summary(remote_id) as body:
             yield Document(

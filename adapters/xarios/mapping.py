@@ -19,6 +19,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -28,9 +29,9 @@ from gateway.models import BillingPeriod, Customer, Invoice, InvoiceLine, Invoic
 PROVIDER = "xarios"
 MAX_DETAIL_JSON_BYTES = 20 * 1024 * 1024
 _TIMESTAMP_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?(?:Z|[+-]\d{2}:\d{2})?)?$"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,7})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
-_MONEY_RE = re.compile(r"^-?\d+(\.\d+)?$")
+_MONEY_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _FOLD_RE = re.compile(r"[\s_-]")
 
 
@@ -42,7 +43,7 @@ def parse_day(raw: Any) -> date | None:
     """The calendar date written in a .NET-style timestamp (7 fraction digits allowed)."""
     if raw is None:
         return None
-    match = _TIMESTAMP_RE.match(raw) if isinstance(raw, str) else None
+    match = _TIMESTAMP_RE.fullmatch(raw) if isinstance(raw, str) else None
     if match is None:
         raise MappingError(f"unreadable timestamp {raw!r}")
     try:
@@ -59,7 +60,7 @@ def parse_money(raw: Any) -> Decimal | None:
         raise MappingError(f"money is a boolean: {raw!r}")
     if isinstance(raw, int | float):
         return Decimal(repr(raw))
-    if isinstance(raw, str) and _MONEY_RE.match(raw):
+    if isinstance(raw, str) and _MONEY_RE.fullmatch(raw):
         return Decimal(raw)
     raise MappingError(f"unreadable amount {raw!r}")
 
@@ -147,7 +148,16 @@ def parse_detail_zip(data: bytes) -> dict[str, Any]:
         if members[0].file_size > MAX_DETAIL_JSON_BYTES:
             raise MappingError("detail JSON is larger than the cap")  # zip bomb guard
         payload = json.loads(archive.read(members[0]))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError) as err:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        KeyError,
+        zlib.error,  # a corrupt deflate stream
+        NotImplementedError,  # an unknown compression method
+        RuntimeError,  # the encrypted flag (a password is required)
+        OSError,
+    ) as err:
         raise MappingError(
             f"detail is not a readable ZIP ({type(err).__name__})"
         ) from err

@@ -348,10 +348,9 @@ class XariosSimulator:
         bill = self._find(request)
         if isinstance(bill, web.Response):
             return bill
-        if self.board.take("bad_zip"):
+        if bad := self.board.take("bad_zip"):
             return web.Response(
-                body=b"PK\x03\x04 this is not really a zip",
-                content_type="application/octet-stream",
+                body=hostile_zip(str(bad)), content_type="application/octet-stream"
             )
         detail = self.detail_json(bill)
         if self.lowercase_detail:  # the spelling of Xarios's schema table
@@ -388,6 +387,30 @@ class XariosSimulator:
         return web.Response(
             body=self.summary_pdf(bill), content_type="application/octet-stream"
         )
+
+
+def hostile_zip(kind: str) -> bytes:
+    """A detail archive broken the way `kind` says (the `bad_zip` fault's value).
+
+    `corrupt_deflate`: a valid directory over a damaged deflate stream;
+    `unknown_method`: a member compressed with a method number no reader knows;
+    `encrypted`: the member's encryption flag set; anything else: not a ZIP at all.
+    """
+    if kind not in {"corrupt_deflate", "unknown_method", "encrypted"}:
+        return b"PK\x03\x04 this is not really a zip"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("invoice.json", '{"invoiceItems": []}' * 50)
+    data = bytearray(buffer.getvalue())
+    local, central = 0, data.find(b"PK\x01\x02")
+    if kind == "corrupt_deflate":
+        data[30 + len("invoice.json") : 40 + len("invoice.json")] = b"\xff" * 10
+    elif kind == "unknown_method":
+        data[local + 8 : local + 10] = data[central + 10 : central + 12] = b"\x63\x00"
+    else:
+        data[local + 6] |= 1
+        data[central + 8] |= 1
+    return bytes(data)
 
 
 def web_json(payload: Any) -> str:

@@ -34,8 +34,10 @@ from gateway.principal import Principal
 from gateway.settings import ApiKey, JwtIssuer
 
 log = structlog.get_logger("auth")
-JWS_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+JWS_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 MAX_TOKEN_LEN = 8192
+# Any credential: visible ASCII, bounded (twice a token's limit, so that one is judged).
+CREDENTIAL_RE = re.compile(r"[\x21-\x7e]{1,%d}" % (2 * MAX_TOKEN_LEN))  # noqa: UP031
 MAX_DOCUMENTS = 20
 MAX_SUBJECT_LEN = 255  # a subject names the caller in logs, audit and its budget
 KEY_TYPES = {  # the JWK key type each asymmetric algorithm needs
@@ -81,7 +83,9 @@ class Authenticator:
         """The caller behind an `Authorization` header value."""
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
-        if scheme.lower() != "bearer" or not credential:
+        # Visible ASCII only, bounded: undecodable header bytes arrive as surrogates,
+        # which `.encode()` would refuse with an exception (a 500).
+        if scheme.lower() != "bearer" or not CREDENTIAL_RE.fullmatch(credential):
             raise AuthenticationError(
                 "send an API key or token as 'Authorization: Bearer <credential>'"
             )
@@ -90,7 +94,7 @@ class Authenticator:
             return Principal(
                 key.name, key.scopes, key.connections, limit=key.rate_limit
             )
-        if self._issuers and JWS_RE.match(credential):
+        if self._issuers and JWS_RE.fullmatch(credential):
             return await self._user(credential)
         raise AuthenticationError("unknown API key")
 

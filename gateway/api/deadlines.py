@@ -16,13 +16,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.api import problems
+from gateway.api.fields import ascii_int
 from gateway.api.state import SETTINGS
 from gateway.deadline import deadline_in
 from gateway.errors import FieldError, InvalidRequestError
 
 DEADLINE_HEADER = "X-Deadline-Ms"
 MIN_DEADLINE_MS = 50
-MAX_DEADLINE_DIGITS = 9  # beyond ~11 days: no deadline worth parsing
+MAX_DEADLINE_MS = (
+    3_600_000  # longer asks are meaningless: the gateway's own deadline rules
+)
 BACKSTOP_GRACE_S = 0.25
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEADLINE = web.RequestKey("deadline_backstop", asyncio.Timeout)
@@ -33,18 +36,18 @@ def caller_deadline(request: web.Request) -> float | None:
     raw = request.headers.get(DEADLINE_HEADER)
     if raw is None:
         return None
-    text = raw.strip()
-    valid = text.isascii() and text.isdigit() and len(text) <= MAX_DEADLINE_DIGITS
-    if not valid or int(text) < MIN_DEADLINE_MS:
+    value = ascii_int(raw.strip(), low=MIN_DEADLINE_MS, high=MAX_DEADLINE_MS)
+    if value is None:
         raise InvalidRequestError(
             [
                 FieldError(
                     DEADLINE_HEADER,
-                    f"must be whole milliseconds, at least {MIN_DEADLINE_MS}",
+                    f"must be whole milliseconds from {MIN_DEADLINE_MS} "
+                    f"to {MAX_DEADLINE_MS}",
                 )
             ]
         )
-    return int(text) / 1000
+    return value / 1000
 
 
 def request_deadline(request: web.Request) -> float:

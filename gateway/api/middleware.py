@@ -31,12 +31,13 @@ from gateway.api.state import (
 )
 from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
 from gateway.errors import GatewayError, NotYoursError, RateLimitedError
+from gateway.logs import where_it_failed
 
 log = structlog.get_logger("access")
 REQUEST_ID = "X-Request-ID"
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WRITES = frozenset({hdrs.METH_POST, hdrs.METH_PUT, hdrs.METH_PATCH, hdrs.METH_DELETE})
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 DENIED = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited"}
 
 
@@ -72,7 +73,7 @@ async def _admit(request: web.Request) -> None:
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Wrap every request: id in and out, auth, problem translation, access log."""
     incoming = request.headers.get(REQUEST_ID, "")
-    request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.monotonic()
     request[SOURCES_LOG] = []
@@ -101,11 +102,11 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
             response = problems.from_error(err)
     except web.HTTPException as exc:
         response = problems.from_http_exception(exc)
-    except Exception:
-        log.exception("unhandled_error", path=request.path)
-        response = problems.problem(
-            500, "internal", "Internal Server Error", f"request {request_id} failed"
+    except Exception as err:  # noqa: BLE001 - the last resort: a problem, never a trace
+        log.error(  # noqa: TRY400 - a traceback could quote a secret
+            "unhandled_error", method=request.method, **where_it_failed(err)
         )
+        response = problems.internal(request_id)
     route = request.match_info.route.resource
     principal = request.get(PRINCIPAL)
     elapsed = time.monotonic() - started
@@ -138,7 +139,7 @@ def _idempotency_key(request: web.Request) -> str | None:
     raw = request.headers.get("Idempotency-Key")
     if raw is None:
         return None
-    return raw if IDEMPOTENCY_KEY_RE.match(raw) else "(malformed)"
+    return raw if IDEMPOTENCY_KEY_RE.fullmatch(raw) else "(malformed)"
 
 
 async def _audit(

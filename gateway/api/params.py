@@ -12,6 +12,7 @@ from datetime import date
 
 from multidict import MultiMapping
 
+from gateway.api.fields import ascii_int
 from gateway.errors import FieldError, InvalidRequestError
 from gateway.listing import SORTS, ListRequest
 from gateway.models import InvoiceStatus
@@ -39,16 +40,21 @@ SUMMARY_PARAMS = LIST_PARAMS - {"sort", "limit", "cursor", "include"}
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 MAX_VALUE_LEN = 512
-REMOTE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+REMOTE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{1,1024}\.[A-Za-z0-9_-]{1,64}")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+DOCUMENT_RE = re.compile(r"[0-9]{11}|[0-9]{14}")
 CPF_LEN = 11
 CNPJ_LEN = 14
 
 
 def document_digits(raw: str) -> str | None:
     """Digits of a valid CPF or CNPJ (punctuation allowed), else None."""
-    digits = re.sub(r"[.\-/\s]", "", raw)
-    if not digits.isdigit() or len(digits) not in (CPF_LEN, CNPJ_LEN):
+    if len(raw) > 2 * CNPJ_LEN:
+        return None
+    digits = re.sub(r"[./ -]", "", raw)
+    if not DOCUMENT_RE.fullmatch(digits):  # ASCII digits only: `int("²")` would raise
         return None
     if len(set(digits)) == 1:
         return None
@@ -83,12 +89,16 @@ class _Reader:
         if len(values) > 1:
             self.fail(name, "given more than once")
             return None
-        value = values[0].strip()
+        if len(values[0]) > MAX_VALUE_LEN:
+            self.fail(name, f"longer than {MAX_VALUE_LEN} characters")
+            return None
+        if CONTROL_RE.search(values[0]):
+            # `10\n` is not `10`: a value is taken whole or refused, never trimmed.
+            self.fail(name, "must not contain control characters")
+            return None
+        value = values[0].strip(" ")
         if not value:
             self.fail(name, "is empty")
-            return None
-        if len(value) > MAX_VALUE_LEN:
-            self.fail(name, f"longer than {MAX_VALUE_LEN} characters")
             return None
         return value
 
@@ -97,7 +107,7 @@ class _Reader:
         if raw is None:
             return None
         try:
-            if not ISO_DATE_RE.match(raw):
+            if not ISO_DATE_RE.fullmatch(raw):
                 raise ValueError(raw)  # noqa: TRY301 - one message for both failures
             return date.fromisoformat(raw)
         except ValueError:
@@ -158,6 +168,9 @@ def parse_list_request(
     limit = _limit(r)
     include = r.choices("include", ["remote"]) or frozenset()
     cursor = r.one("cursor")
+    if cursor is not None and not CURSOR_RE.fullmatch(cursor):
+        r.fail("cursor", "is not a cursor this gateway issued")
+        cursor = None
     if r.errors:
         raise InvalidRequestError(r.errors)
     query = InvoiceQuery(
@@ -184,7 +197,7 @@ def parse_list_request(
 
 def _remote_id(r: _Reader, name: str) -> str | None:
     value = r.one(name)
-    if value is not None and not REMOTE_ID_RE.match(value):
+    if value is not None and not REMOTE_ID_RE.fullmatch(value):
         r.fail(name, "must be 1-64 letters, digits, '.', '_' or '-'")
         return None
     return value
@@ -194,7 +207,8 @@ def _limit(r: _Reader) -> int:
     raw = r.one("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    value = ascii_int(raw, low=1, high=MAX_LIMIT)
+    if value is None:
         r.fail("limit", f"must be an integer from 1 to {MAX_LIMIT}")
         return DEFAULT_LIMIT
-    return int(raw)
+    return value

@@ -131,8 +131,23 @@ def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911, C901 - one 
     )
 
 
+def internal(request_id: str) -> web.Response:
+    """The last resort: a bug, answered without any detail but the id to quote."""
+    return problem(
+        500,
+        "internal",
+        "Internal Server Error",
+        f"request {request_id} failed; quote this id when reporting it",
+        request_id=request_id,
+    )
+
+
 def from_http_exception(exc: web.HTTPException) -> web.Response:
-    """Aiohttp's own errors (unknown route, wrong method) as problems."""
+    """Aiohttp's own errors (unknown route, wrong method, body too large) as problems."""
     slug = exc.reason.lower().replace(" ", "-")
     headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-    return problem(exc.status, slug, exc.reason, exc.reason, headers=headers)
+    detail = exc.reason
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        # aiohttp's own text: "Maximum request body size N exceeded, actual body size M".
+        detail = exc.text or detail
+    return problem(exc.status, slug, exc.reason, detail, headers=headers)

@@ -7,7 +7,8 @@ and unknown fields are refused rather than silently dropped.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any
 
 from gateway.accounts import (
@@ -16,12 +17,19 @@ from gateway.accounts import (
     Classification,
     SaleAccountDraft,
 )
+from gateway.api.fields import bounded_decimal
 from gateway.errors import FieldError, InvalidRequestError
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 2000
 MAX_CLASSIFICATIONS = 50
 MAX_PERCENT = Decimal(100)
+MAX_CONNECTION_ID = 63
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+LINE_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # \t \n \r kept
+MAX_ID = 2**63  # what Fintera's ids (bigint) can hold
+# Amounts are in the account's currency (2 places); percentages go to Fintera with 2 too.
+DECIMAL_SCALE = 2
 WRITABLE = frozenset(SaleAccountDraft.__dataclass_fields__)
 REQUIRED_ON_CREATE = ("name", "entity_id", "acquirer", "payment_methods")
 
@@ -34,19 +42,28 @@ class _Checker:
         self.errors.append(FieldError(field, message))
 
     def text(self, raw: Any, field: str, limit: int, *, empty_ok: bool) -> str | None:
+        controls = LINE_CONTROL_RE if empty_ok else CONTROL_RE
         if (
             not isinstance(raw, str)
             or (not empty_ok and not raw.strip())
             or len(raw) > limit
+            or controls.search(raw)
         ):
             need = "text" if empty_ok else "non-empty text"
-            self.fail(field, f"must be {need} of at most {limit} characters")
+            self.fail(
+                field,
+                f"must be {need} of at most {limit} characters, "
+                "without control characters",
+            )
             return None
         return raw.strip() if not empty_ok else raw
 
     def ident(self, raw: Any, field: str) -> int | None:
-        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-            self.fail(field, "must be a positive integer id")
+        # JSON Schema's "integer" admits 42.0; an integral float is taken as that int.
+        if isinstance(raw, float) and raw.is_integer() and abs(raw) < MAX_ID:
+            raw = int(raw)
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw < MAX_ID:
+            self.fail(field, f"must be a positive integer id below {MAX_ID}")
             return None
         return raw
 
@@ -55,22 +72,15 @@ class _Checker:
     ) -> Decimal | None:
         if raw is None:
             return None
-        value = None
-        if not isinstance(raw, bool) and isinstance(raw, str | int | float):
-            try:
-                value = Decimal(str(raw))
-            except InvalidOperation:
-                value = None
+        value = bounded_decimal(raw, scale=DECIMAL_SCALE)
         if value is None:
             self.fail(
-                field, 'must be a decimal number (a string such as "36.00" is best)'
+                field,
+                f"must be a decimal number with at most {DECIMAL_SCALE} decimal places "
+                'and 15 integer digits (a string such as "36.00" is best)',
             )
             return None
-        if (
-            not value.is_finite()
-            or value < 0
-            or (maximum is not None and value > maximum)
-        ):
+        if value < 0 or (maximum is not None and value > maximum):
             self.fail(field, f"must be between 0 and {maximum or 'any amount'}")
             return None
         return value
@@ -121,8 +131,11 @@ def parse_sale_account(
                 c.fail(name, "required")
     elif not set(raw) & WRITABLE:
         c.fail("body", "give at least one field to change")
+    _refuse_nulls(c, raw, set(REQUIRED_ON_CREATE) if create else set())
     connection = raw.get("connection")
-    if create and (not isinstance(connection, str) or not connection):
+    if create and (
+        not isinstance(connection, str) or not 1 <= len(connection) <= MAX_CONNECTION_ID
+    ):
         c.fail(
             "connection", "required: the id of the connection to create the account in"
         )
@@ -133,6 +146,13 @@ def parse_sale_account(
     return (connection if isinstance(connection, str) else None), SaleAccountDraft(
         **fields
     )
+
+
+def _refuse_nulls(c: _Checker, raw: dict[str, Any], required: set[str]) -> None:
+    """Null would read as "clear it", which cannot be honoured: refuse, never ignore."""
+    for name in sorted((set(raw) & WRITABLE) - required):
+        if raw[name] is None:
+            c.fail(name, "must not be null; leave the field out to keep it unchanged")
 
 
 def _check_fields(c: _Checker, raw: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -153,7 +173,8 @@ def _check_fields(c: _Checker, raw: dict[str, Any], fields: dict[str, Any]) -> N
 
 def _check_choices(c: _Checker, raw: dict[str, Any], fields: dict[str, Any]) -> None:
     if raw.get("acquirer") is not None:
-        if raw["acquirer"] in ACQUIRERS:
+        # Type first: a list or object is unhashable and must not reach `in`.
+        if isinstance(raw["acquirer"], str) and raw["acquirer"] in ACQUIRERS:
             fields["acquirer"] = raw["acquirer"]
         else:
             c.fail("acquirer", f"must be one of {', '.join(sorted(ACQUIRERS))}")

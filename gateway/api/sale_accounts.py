@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +9,7 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 
 from gateway import jsoncodec
+from gateway.api.fields import canonical_id, printable_ascii
 from gateway.api.handlers import json_response, no_cache, require_scope
 from gateway.api.sale_account_body import parse_sale_account
 from gateway.api.state import SALE_ACCOUNTS
@@ -18,7 +18,7 @@ from gateway.errors import FieldError, InvalidRequestError
 READ = ("sale_accounts:read", "sale_accounts:write")
 WRITE = ("sale_accounts:write",)
 IDEMPOTENCY_KEY = "Idempotency-Key"
-KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_KEY_LEN = 255
 
 
 async def _body(request: web.Request) -> Any:
@@ -36,6 +36,10 @@ def _no_params(request: web.Request, allowed: set[str]) -> None:
         raise InvalidRequestError(
             [FieldError(name, "unknown parameter") for name in unknown]
         )
+
+
+def _account_id(request: web.Request) -> str:
+    return canonical_id(request.match_info["account_id"])
 
 
 async def list_accounts(request: web.Request) -> web.Response:
@@ -58,7 +62,7 @@ async def get_account(request: web.Request) -> web.Response:
     principal = require_scope(request, READ)
     _no_params(request, set())
     account = await request.app[SALE_ACCOUNTS].get(
-        principal, request.match_info["account_id"], force=no_cache(request)
+        principal, _account_id(request), force=no_cache(request)
     )
     return json_response(request, account.to_dict())
 
@@ -68,7 +72,7 @@ async def create_account(request: web.Request) -> web.Response:
     principal = require_scope(request, WRITE)
     _no_params(request, set())
     key = request.headers.get(IDEMPOTENCY_KEY)
-    if key is not None and not KEY_RE.match(key):
+    if key is not None and not printable_ascii(key, max_len=MAX_KEY_LEN):
         raise InvalidRequestError(
             [FieldError(IDEMPOTENCY_KEY, "must be 1-255 printable ASCII characters")]
         )
@@ -98,7 +102,7 @@ async def update_account(request: web.Request) -> web.Response:
     _no_params(request, set())
     _, draft = parse_sale_account(await _body(request), create=False)
     account = await request.app[SALE_ACCOUNTS].update(
-        principal, request.match_info["account_id"], draft
+        principal, _account_id(request), draft
     )
     return json_response(request, account.to_dict())
 
@@ -107,9 +111,9 @@ async def delete_account(request: web.Request) -> web.Response:
     """DELETE /v1/sale-accounts/{id}: 202, the upstream deletes asynchronously."""
     principal = require_scope(request, WRITE)
     _no_params(request, set())
-    await request.app[SALE_ACCOUNTS].delete(principal, request.match_info["account_id"])
+    await request.app[SALE_ACCOUNTS].delete(principal, _account_id(request))
     return web.json_response(
-        {"status": "deletion scheduled", "id": request.match_info["account_id"]},
+        {"status": "deletion scheduled", "id": _account_id(request)},
         status=202,
         headers={hdrs.CACHE_CONTROL: "no-store"},
     )
