@@ -21,7 +21,7 @@ from typing import Any
 import schemathesis
 from hypothesis.internal import lambda_sources
 
-from gateway.api.handlers import MIN_DEADLINE_MS
+from gateway.api.deadlines import MIN_DEADLINE_MS
 
 HEADER = "X-Deadline-Ms"
 FLOOR_MS = 5000

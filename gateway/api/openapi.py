@@ -154,11 +154,13 @@ PROBLEM_WHY = {
     "403": "the API key lacks the scope or connection",
     "404": "no such resource visible to this caller",
     "409": "a request with this Idempotency-Key is still in progress",
+    "408": "the request body did not arrive within the body timeout",
     "410": "the cursor is older than the events' retention",
     "413": "the body is larger than the stated limit",
     "422": "Idempotency-Key reused with another body, or upstream refused the fields",
     "502": "the upstream failed (`sources` or `connection` says which)",
-    "503": "the idempotency store is unavailable; nothing was written",
+    "503": "a shared store is unavailable (nothing was written), or the process is "
+    "at its connection cap; retry later",
     "504": "the upstream did not answer in time",
 }
 

@@ -265,6 +265,8 @@ CONNECTION = closed(
             "properties": {
                 "state": {"type": "string", "enum": ["closed", "open", "half_open"]},
                 "consecutive_failures": {"type": "integer"},
+                "recent_calls": {"type": "integer"},
+                "recent_failures": {"type": "integer"},
                 "probe_in_s": {"type": "number"},
             },
             "additionalProperties": False,
