@@ -42,12 +42,12 @@ def _resolve(table: dict[str, str], name: str) -> Any:
 
 
 def load_factory(name: str) -> Any:
-    """The adapter factory of a provider (`gateway.providers.AdapterFactory`)."""
+    """The adapter factory of a provider (`gateway.upstream.providers.AdapterFactory`)."""
     return _resolve(PROVIDERS, name)
 
 
 def load_keys(name: str) -> Any:
-    """The `[secrets]`/`[options]` names a provider reads (`gateway.providers.ConnectionKeys`).
+    """The `[secrets]`/`[options]` names a provider reads (`providers.ConnectionKeys`).
 
     Declared as `KEYS` in the module of the provider's factory.
     """
@@ -63,5 +63,5 @@ def load_authorizer(name: str) -> Any:
 
 
 def load_simulator(name: str) -> Any:
-    """The demo simulator builder of a provider (`gateway.providers.DemoBuilder`)."""
+    """The demo simulator builder of a provider (`gateway.upstream.providers.DemoBuilder`)."""
     return _resolve(SIMULATORS, name)

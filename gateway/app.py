@@ -27,6 +27,7 @@ from gateway.api.metrics_port import metrics_listener
 from gateway.api.middleware import pipeline, stamp_request_id
 from gateway.api.openapi import setup_docs_routes
 from gateway.api.sale_accounts import setup_sale_account_routes
+from gateway.api.serverlimits import body_timeout
 from gateway.api.state import (
     AUDIT,
     AUTHENTICATOR,
@@ -39,34 +40,39 @@ from gateway.api.state import (
     TOKENS,
 )
 from gateway.api.webapp import setup_app_routes
-from gateway.audit import MemoryAuditTrail, RedisAuditTrail
-from gateway.breaker import BreakerPolicy, CircuitBreaker
-from gateway.cache import Cache, CachedLoader, MemoryCache
-from gateway.cursor import CursorCodec
+from gateway.config.keycheck import unknown_names
+from gateway.config.settings import ConnectionSettings, Settings
 from gateway.errors import ConfigError
 from gateway.events.routes import setup_event_routes
 from gateway.events.setup import running_events
-from gateway.http import UpstreamClient
-from gateway.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from gateway.journal import MemoryJournal, RedisJournal
-from gateway.keycheck import unknown_names
-from gateway.listing import Connection
-from gateway.metrics import BREAKER_STATES, HEALTH_STATES, Metrics, counter, gauge
-from gateway.origin import Origin
-from gateway.providers import ConnectionKeys, ProviderContext
-from gateway.ratelimit import LocalRateLimiter, RateLimiter
-from gateway.redis_cache import RedisCache, RedisHealth
-from gateway.redis_idempotency import RedisIdempotencyStore
-from gateway.redis_ratelimit import RedisRateLimiter
-from gateway.redis_token_record import RedisTokenStore
-from gateway.redis_tokens import RedisTokenProvider
-from gateway.retry import RetryBudget, RetryPolicy
-from gateway.serverlimits import body_timeout
-from gateway.service import InvoiceService
-from gateway.settings import ConnectionSettings, Settings
-from gateway.tokenfile import FileTokenStore
-from gateway.tokens import LocalTokenProvider, TokenProvider, TokenStore
-from gateway.writes import SaleAccountService
+from gateway.invoices.cursor import CursorCodec
+from gateway.invoices.listing import Connection
+from gateway.invoices.service import InvoiceService
+from gateway.invoices.writes import SaleAccountService
+from gateway.state.cache import Cache, CachedLoader, MemoryCache
+from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from gateway.state.journal import MemoryJournal, RedisJournal
+from gateway.state.ratelimit import LocalRateLimiter, RateLimiter
+from gateway.state.redis_cache import RedisCache, RedisHealth
+from gateway.state.redis_idempotency import RedisIdempotencyStore
+from gateway.state.redis_ratelimit import RedisRateLimiter
+from gateway.state.redis_token_record import RedisTokenStore
+from gateway.state.redis_tokens import RedisTokenProvider
+from gateway.state.tokenfile import FileTokenStore
+from gateway.state.tokens import LocalTokenProvider, TokenProvider, TokenStore
+from gateway.telemetry.audit import MemoryAuditTrail, RedisAuditTrail
+from gateway.telemetry.metrics import (
+    BREAKER_STATES,
+    HEALTH_STATES,
+    Metrics,
+    counter,
+    gauge,
+)
+from gateway.upstream.breaker import BreakerPolicy, CircuitBreaker
+from gateway.upstream.http import UpstreamClient
+from gateway.upstream.origin import Origin
+from gateway.upstream.providers import ConnectionKeys, ProviderContext
+from gateway.upstream.retry import RetryBudget, RetryPolicy
 
 MAX_REQUEST_BYTES = 64 * 1024
 REDIS_TIMEOUT_S = 0.5

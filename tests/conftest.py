@@ -13,7 +13,7 @@ from adapters.hubsoft.simulator import HubsoftSimulator
 from adapters.xarios.simulator import XariosSimulator
 from gateway.api.edge import GatewayRunner
 from gateway.app import create_app
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from tests.contract import ResponseLog
 from tests.support import (
     NOW,

@@ -12,7 +12,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from gateway.settings import JwtIssuer
+from gateway.config.settings import JwtIssuer
 
 ISSUER = "https://id.example.test/"
 AUDIENCE = "invoice-gateway"

@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
-from gateway.settings import ApiKey, ConnectionSettings, Secret, Settings
+from gateway.config.settings import ApiKey, ConnectionSettings, Secret, Settings
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)

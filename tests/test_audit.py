@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.settings import ApiKey, CallerLimit, Secret
+from gateway.config.settings import ApiKey, CallerLimit, Secret
 from tests.jwt_support import JwksServer, issuer, mint, rsa_key
 from tests.support import (
     API_KEY,

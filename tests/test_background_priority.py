@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.ratelimit import BACKGROUND, LocalRateLimiter
-from gateway.redis_cache import RedisHealth
-from gateway.redis_ratelimit import RedisRateLimiter
+from gateway.state.ratelimit import BACKGROUND, LocalRateLimiter
+from gateway.state.redis_cache import RedisHealth
+from gateway.state.redis_ratelimit import RedisRateLimiter
 
 
 async def background_acquire(limiter) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from gateway.api.state import SERVICE
-from gateway.ratelimit import LocalRateLimiter
+from gateway.state.ratelimit import LocalRateLimiter
 from tests.support import (
     API_KEY,
     TODAY,

@@ -8,16 +8,16 @@ import shutil
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.cache import (
+from gateway.errors import UpstreamUnavailableError
+from gateway.state.cache import (
     LOCAL_LOCK,
     LOCK_TTL_S,
     CachedLoader,
     CacheEntry,
     MemoryCache,
 )
-from gateway.deadline import deadline_in
-from gateway.errors import UpstreamUnavailableError
-from gateway.redis_cache import RedisCache, RedisHealth
+from gateway.state.redis_cache import RedisCache, RedisHealth
+from gateway.upstream.deadline import deadline_in
 from tests.support import FakeClock, RedisProcess
 
 

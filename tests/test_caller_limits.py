@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from gateway.api.limits import MemoryCallerLimiter
-from gateway.settings import CallerLimit, Secret
+from gateway.config.settings import CallerLimit, Secret
 from tests.jwt_support import JwksServer, issuer, mint, rsa_key
 from tests.support import (
     AUTH,

@@ -18,9 +18,9 @@ import aiohttp
 import pytest
 
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
-from gateway.__main__ import main
+from gateway.cli.faultspec import parse_faults
+from gateway.cli.main import main
 from gateway.errors import ConfigError
-from gateway.faultspec import parse_faults
 from tests.support import CURSOR_SECRET, free_port_pair
 
 PROVIDERS = ["fintera", "hubsoft", "xarios"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.settings import CorsSettings
+from gateway.config.settings import CorsSettings
 from tests.support import AUTH, hubsoft_connection, make_settings
 
 PORTAL = "https://portal.example.test"

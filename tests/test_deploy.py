@@ -20,10 +20,10 @@ from compose_spec import PyCompose
 from packaging.requirements import Requirement
 
 import adapters
-from gateway import preflight
-from gateway.config import read_settings
+from gateway.cli import preflight
+from gateway.config.load import read_settings
+from gateway.config.settings import ConnectionSettings
 from gateway.errors import ConfigError
-from gateway.settings import ConnectionSettings
 from tests.support import CURSOR_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent

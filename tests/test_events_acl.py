@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gateway.config.settings import Secret
 from gateway.events.state import DETECTOR, EVENT_STORE
-from gateway.settings import Secret
 from tests.support import API_KEY
 from tests.test_events_feed import build, pages, two_tenants, unpaid
 from tests.test_redis_acl import acl_redis, gateway_url

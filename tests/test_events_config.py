@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import load_settings
+from gateway.cli.preflight import events_summary
+from gateway.config.load import load_settings
 from gateway.errors import ConfigError
-from gateway.preflight import events_summary
 from tests.events_support import WEBHOOK_SECRET
 from tests.test_settings import ENV, GOOD, PROVIDERS
 

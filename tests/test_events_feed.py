@@ -12,8 +12,8 @@ import pytest
 
 from adapters.hubsoft.simulator import HubsoftSimulator
 from gateway.app import create_app
+from gateway.config.settings import ApiKey, EventSettings, Secret, WebhookSettings
 from gateway.events.state import DETECTOR, EVENT_STORE
-from gateway.settings import ApiKey, EventSettings, Secret, WebhookSettings
 from tests.events_support import WEBHOOK_SECRET, Receiver, eventually
 from tests.support import API_KEY, NOW, TODAY, hubsoft_connection, make_settings
 

@@ -12,13 +12,13 @@ from decimal import Decimal
 import pytest
 from redis.asyncio import Redis
 
+from gateway.config.settings import EventSettings, Secret
 from gateway.events.model import StoredEvent, classify, mark
 from gateway.events.outbox import with_failure
 from gateway.events.redis_outbox import RedisOutbox
 from gateway.events.redis_store import outbox_key
 from gateway.events.webhooks import backoff_s
-from gateway.models import Customer, Invoice, InvoiceStatus
-from gateway.settings import EventSettings, Secret
+from gateway.invoices.models import Customer, Invoice, InvoiceStatus
 from tests.support import API_KEY, hubsoft_connection, make_settings
 
 OPEN = Invoice(

@@ -7,8 +7,8 @@ import secrets
 
 import pytest
 
+from gateway.config.settings import CallerLimit
 from gateway.errors import ConfigError
-from gateway.settings import CallerLimit
 from tests.test_settings import GOOD, load
 
 ISSUER = """

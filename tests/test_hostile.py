@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway.settings import ApiKey
+from gateway.config.settings import ApiKey
 from tests.support import (
     API_KEY,
     fintera_connection,

@@ -10,10 +10,10 @@ import pytest
 import structlog
 import structlog.testing
 
+from gateway.api.serverlimits import ClientLimits
 from gateway.app import create_app
-from gateway.serverlimits import ClientLimits
-from gateway.serving import start_guarded
-from gateway.stdlog import RedactingHandler, route_library_logs, scrub
+from gateway.cli.serving import start_guarded
+from gateway.telemetry.stdlog import RedactingHandler, route_library_logs, scrub
 from tests.support import FakeClock, hubsoft_connection, make_settings
 
 SECRET = "SECRET-TOKEN-4711"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from gateway.settings import Secret
+from gateway.config.settings import Secret
 from tests.support import API_KEY, free_port_pair, hubsoft_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

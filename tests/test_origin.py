@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from gateway import origin
+from gateway.upstream import origin
 from tests.support import (
     API_KEY,
     fintera_connection,

@@ -28,10 +28,10 @@ from gateway.api.fields import (
     canonical_id,
 )
 from gateway.api.params import document_digits, parse_list_request
-from gateway.cursor import CursorCodec, Position
+from gateway.config.settings import Secret
 from gateway.errors import InvalidRequestError
-from gateway.ratelimit import parse_remaining, parse_reset
-from gateway.settings import Secret
+from gateway.invoices.cursor import CursorCodec, Position
+from gateway.state.ratelimit import parse_remaining, parse_reset
 
 DOC = "12345678909"
 # No per-example time limit: the machine is shared, and a slow example is not a bug.

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from gateway import preflight
+from gateway.cli import preflight
 from gateway.errors import ConfigError
 from tests.support import CURSOR_SECRET
 

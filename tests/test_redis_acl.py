@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
-from gateway.settings import Secret
+from gateway.config.settings import Secret
 from tests.support import (
     API_KEY,
     RedisProcess,

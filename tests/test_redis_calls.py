@@ -7,8 +7,8 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from gateway.deadline import deadline_in
-from gateway.redis_calls import RedisDeadlineError, bounded, guarded
+from gateway.state.redis_calls import RedisDeadlineError, bounded, guarded
+from gateway.upstream.deadline import deadline_in
 
 
 async def stubborn(seconds: float) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.settings import Secret
+from gateway.config.settings import Secret
 from tests.support import (
     API_KEY,
     fintera_connection,

@@ -6,7 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from gateway.settings import Secret
+from gateway.config.settings import Secret
 from tests.support import API_KEY, hubsoft_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

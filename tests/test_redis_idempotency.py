@@ -8,9 +8,9 @@ import contextlib
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.config.settings import Secret
 from gateway.errors import IdempotencyUnavailableError
-from gateway.redis_idempotency import RedisIdempotencyStore
-from gateway.settings import Secret
+from gateway.state.redis_idempotency import RedisIdempotencyStore
 from tests.support import API_KEY, fintera_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

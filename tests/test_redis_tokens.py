@@ -10,14 +10,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from adapters.xarios.adapter import create as create_xarios
-from gateway.deadline import deadline_in
+from gateway.config.settings import Secret
 from gateway.errors import TokenStoreUnavailableError
-from gateway.http import UpstreamClient
-from gateway.providers import ProviderContext
-from gateway.redis_cache import RedisHealth
-from gateway.redis_tokens import RedisTokenProvider
-from gateway.settings import Secret
-from gateway.tokens import LocalTokenProvider, Token
+from gateway.state.redis_cache import RedisHealth
+from gateway.state.redis_tokens import RedisTokenProvider
+from gateway.state.tokens import LocalTokenProvider, Token
+from gateway.upstream.deadline import deadline_in
+from gateway.upstream.http import UpstreamClient
+from gateway.upstream.providers import ProviderContext
 from tests.support import NOW, xarios_connection
 
 

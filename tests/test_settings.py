@@ -8,9 +8,9 @@ import secrets
 
 import pytest
 
-from gateway.config import load_settings
+from gateway.config.load import load_settings
+from gateway.config.settings import ConnectionSettings
 from gateway.errors import ConfigError
-from gateway.settings import ConnectionSettings
 from tests.support import CURSOR_SECRET
 
 PROVIDERS = ["fintera", "hubsoft", "xarios"]

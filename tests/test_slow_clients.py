@@ -9,9 +9,9 @@ import aiohttp
 import orjson
 import pytest
 
+from gateway.api.serverlimits import ClientLimits
 from gateway.app import create_app
-from gateway.serverlimits import ClientLimits
-from gateway.serving import start_guarded
+from gateway.cli.serving import start_guarded
 from tests.support import API_KEY, NOW, hubsoft_connection, make_settings
 
 HEAD = b"POST /v1/sale-accounts HTTP/1.1\r\nHost: x\r\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from gateway.models import Invoice
-from gateway.summary import summarize
+from gateway.invoices.models import Invoice
+from gateway.invoices.summary import summarize
 
 TODAY = date(2026, 12, 1)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.settings import Secret
-from gateway.tokens import LocalTokenProvider, Token
+from gateway.config.settings import Secret
+from gateway.state.tokens import LocalTokenProvider, Token
 from tests.support import FakeClock
 
 

@@ -14,8 +14,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gateway.jwks import JwksKeys
-from gateway.settings import Secret
+from gateway.api.jwks import JwksKeys
+from gateway.config.settings import Secret
 from tests.jwt_support import (
     AUDIENCE,
     ISSUER,

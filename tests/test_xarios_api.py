@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 
 from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
-from gateway.__main__ import _authorize
 from gateway.app import token_store
-from gateway.config import load_settings
-from gateway.redis_token_record import RedisTokenStore
-from gateway.tokenfile import FileTokenStore
+from gateway.cli.main import _authorize
+from gateway.config.load import load_settings
+from gateway.state.redis_token_record import RedisTokenStore
+from gateway.state.tokenfile import FileTokenStore
 from tests.support import (
     API_KEY,
     CURSOR_SECRET,

@@ -17,15 +17,15 @@ from typing import Any
 
 from adapters.fintera import mapping
 from adapters.fintera.client import FinteraClient
-from gateway.accounts import SaleAccount, SaleAccountDraft
 from gateway.errors import (
     ConfigError,
     NotFoundError,
     UpstreamNotFoundError,
     UpstreamProtocolError,
 )
-from gateway.models import Invoice
-from gateway.providers import (
+from gateway.invoices.accounts import SaleAccount, SaleAccountDraft
+from gateway.invoices.models import Invoice
+from gateway.upstream.providers import (
     AdapterFactory,
     ConnectionKeys,
     Document,

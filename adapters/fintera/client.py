@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import hdrs
 
 from adapters.fintera import xmlcodec
+from gateway.config.settings import Secret
 from gateway.errors import (
     FieldError,
     UpstreamConfigError,
@@ -27,10 +28,9 @@ from gateway.errors import (
     UpstreamRejectedError,
     UpstreamValidationError,
 )
-from gateway.http import Target, UpstreamClient, UpstreamResponse
-from gateway.origin import Link
-from gateway.paging import DEFAULT_MAX_PAGES, PageWalk
-from gateway.settings import Secret
+from gateway.upstream.http import Target, UpstreamClient, UpstreamResponse
+from gateway.upstream.origin import Link
+from gateway.upstream.paging import DEFAULT_MAX_PAGES, PageWalk
 
 PASSED = frozenset({402, 403, 422})
 PER_PAGE = "100"

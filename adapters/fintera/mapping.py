@@ -16,8 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from gateway.accounts import Classification, SaleAccount, SaleAccountDraft
-from gateway.models import (
+from gateway.invoices.accounts import Classification, SaleAccount, SaleAccountDraft
+from gateway.invoices.models import (
     BillingPeriod,
     Customer,
     Invoice,

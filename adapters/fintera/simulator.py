@@ -35,7 +35,7 @@ from adapters.fintera.mapping import (
 from adapters.hubsoft.simdata import DOC_CUSTOMER, cnpj, cpf
 from adapters.simkit import FaultBoard
 from gateway import jsoncodec
-from gateway.providers import DemoUpstream
+from gateway.upstream.providers import DemoUpstream
 
 API_TOKEN = "demo-fintera-api-token"
 ACCOUNTS = [

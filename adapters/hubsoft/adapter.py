@@ -19,10 +19,10 @@ from typing import Any
 from adapters.hubsoft.client import ROW_CAP, HubsoftClient, HubsoftCredentials
 from adapters.hubsoft.mapping import MappingError, owned_by, parse_date, to_invoice
 from gateway.errors import ConfigError, NotFoundError
-from gateway.models import Customer, Invoice, InvoiceStatus
-from gateway.origin import Link
-from gateway.paging import PageWalk
-from gateway.providers import (
+from gateway.invoices.models import Customer, Invoice, InvoiceStatus
+from gateway.upstream.origin import Link
+from gateway.upstream.paging import PageWalk
+from gateway.upstream.providers import (
     AdapterFactory,
     ConnectionKeys,
     Document,

@@ -17,15 +17,15 @@ from typing import Any
 
 from aiohttp import hdrs
 
+from gateway.config.settings import Secret
 from gateway.errors import (
     UpstreamAuthError,
     UpstreamProtocolError,
     UpstreamRejectedError,
 )
-from gateway.http import UpstreamClient, UpstreamResponse
-from gateway.oauth import token_from_response
-from gateway.settings import Secret
-from gateway.tokens import Token, TokenProvider
+from gateway.state.tokens import Token, TokenProvider
+from gateway.upstream.http import UpstreamClient, UpstreamResponse
+from gateway.upstream.oauth import token_from_response
 
 CUSTOMER_INVOICES = "/api/v1/integracao/cliente/financeiro"
 TENANT_INVOICES = "/api/v1/integracao/financeiro/fatura"

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.models import (
+from gateway.invoices.models import (
     Boleto,
     Customer,
     Invoice,

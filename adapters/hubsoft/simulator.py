@@ -29,7 +29,7 @@ from aiohttp import web
 from adapters.hubsoft.simdata import DOC_CUSTOMER, SimInvoice, generate
 from adapters.simkit import FaultBoard, json_response, pdf_bytes
 from gateway import jsoncodec
-from gateway.providers import DemoUpstream
+from gateway.upstream.providers import DemoUpstream
 
 CLIENT_ID = "demo-client"
 CLIENT_SECRET = "demo-client-secret"

@@ -19,8 +19,8 @@ from typing import Any
 from adapters.xarios.client import XariosClient, XariosCredentials
 from adapters.xarios.mapping import MappingError, parse_detail_zip, to_invoice
 from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
-from gateway.models import Invoice, InvoiceStatus
-from gateway.providers import (
+from gateway.invoices.models import Invoice, InvoiceStatus
+from gateway.upstream.providers import (
     AdapterFactory,
     ConnectionKeys,
     Document,

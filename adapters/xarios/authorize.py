@@ -23,8 +23,8 @@ from adapters.xarios.client import (
     XariosCredentials,
 )
 from gateway.errors import ConfigError, UpstreamAuthError
-from gateway.providers import ProviderContext
-from gateway.tokens import TokenStore
+from gateway.state.tokens import TokenStore
+from gateway.upstream.providers import ProviderContext
 
 DEFAULT_REDIRECT = "http://127.0.0.1:8000/"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -18,12 +18,12 @@ from typing import Any
 
 from aiohttp import hdrs
 
+from gateway.config.settings import Secret
 from gateway.errors import UpstreamAuthError, UpstreamProtocolError
-from gateway.http import UpstreamClient, UpstreamResponse
-from gateway.httpstream import UpstreamStream
-from gateway.oauth import token_from_response
-from gateway.settings import Secret
-from gateway.tokens import Token, TokenProvider
+from gateway.state.tokens import Token, TokenProvider
+from gateway.upstream.http import UpstreamClient, UpstreamResponse
+from gateway.upstream.httpstream import UpstreamStream
+from gateway.upstream.oauth import token_from_response
 
 TOKEN_PATH = "/connect/token"  # noqa: S105 - a URL path, not a password
 AUTHORIZE_PATH = "/connect/authorize"

@@ -24,7 +24,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from gateway.models import BillingPeriod, Customer, Invoice, InvoiceLine, InvoiceStatus
+from gateway.invoices.models import (
+    BillingPeriod,
+    Customer,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+)
 
 PROVIDER = "xarios"
 MAX_DETAIL_JSON_BYTES = 20 * 1024 * 1024

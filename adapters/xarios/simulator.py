@@ -29,7 +29,7 @@ from aiohttp import web
 from yarl import URL
 
 from adapters.simkit import FaultBoard, json_response, pdf_bytes
-from gateway.providers import DemoUpstream
+from gateway.upstream.providers import DemoUpstream
 
 CLIENT_ID = "demo-xarios-client"
 CLIENT_SECRET = "demo-xarios-secret"

@@ -27,11 +27,11 @@ import structlog
 from jwt.exceptions import ExpiredSignatureError, InvalidTokenError
 
 from gateway import jsoncodec
+from gateway.api.jwks import JwksKeys
 from gateway.api.params import document_digits
+from gateway.config.settings import ApiKey, JwtIssuer
 from gateway.errors import AuthenticationError
-from gateway.jwks import JwksKeys
-from gateway.principal import Principal
-from gateway.settings import ApiKey, JwtIssuer
+from gateway.invoices.principal import Principal
 
 log = structlog.get_logger("auth")
 JWS_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")

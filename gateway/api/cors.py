@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from gateway.settings import CorsSettings
+from gateway.config.settings import CorsSettings
 
 ALLOWED_METHODS = "GET, POST, PUT, DELETE"
 ALLOWED_HEADERS = (

@@ -1,7 +1,7 @@
 """Every route has a deadline: the configured one, or the caller's tighter `X-Deadline-Ms`.
 
 The middleware puts the deadline where every upstream call made for the request sees it
-(`gateway.deadline`), so retries, rate-limit pauses and each attempt's timeout are cut
+(`gateway.upstream.deadline`), so retries, rate-limit pauses and each attempt's timeout are cut
 to it, and the routes' own code answers in time (stale data, a source `timeout`, a 504
 problem). A backstop timeout a little later answers 504 itself if anything still runs.
 A streamed document disarms the backstop once its headers are out: from then on the
@@ -18,8 +18,8 @@ from aiohttp.typedefs import Handler
 from gateway.api import problems
 from gateway.api.fields import ascii_int
 from gateway.api.state import SETTINGS
-from gateway.deadline import deadline_in
 from gateway.errors import FieldError, InvalidRequestError
+from gateway.upstream.deadline import deadline_in
 
 DEADLINE_HEADER = "X-Deadline-Ms"
 MIN_DEADLINE_MS = 50

@@ -25,7 +25,6 @@ from gateway.api.state import (
     STREAMING,
     TOKENS,
 )
-from gateway.audit import RedisAuditTrail
 from gateway.errors import (
     FieldError,
     ForbiddenError,
@@ -33,10 +32,11 @@ from gateway.errors import (
     NotFoundError,
     SourcesFailedError,
 )
-from gateway.listing import ListRequest, ListResult, SourceOutcome
-from gateway.principal import Principal
-from gateway.redis_cache import RedisCache
-from gateway.summary import summarize
+from gateway.invoices.listing import ListRequest, ListResult, SourceOutcome
+from gateway.invoices.principal import Principal
+from gateway.invoices.summary import summarize
+from gateway.state.redis_cache import RedisCache
+from gateway.telemetry.audit import RedisAuditTrail
 
 READ_SCOPE = ("invoices:read",)
 AUDIT_SCOPE = ("audit:read",)

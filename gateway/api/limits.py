@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from gateway.redis_cache import RedisHealth
-from gateway.redis_calls import guarded
-from gateway.settings import CallerLimit
+from gateway.config.settings import CallerLimit
+from gateway.state.redis_cache import RedisHealth
+from gateway.state.redis_calls import guarded
 
 FAILURES = (RedisError, OSError, TimeoutError)
 POLICY = "caller"

@@ -3,7 +3,7 @@
 Errors become HTTP here and nowhere else; handlers hold no try/except. Every request
 ends in exactly one canonical structlog line with its id, route, status, duration,
 caller and per-source outcomes; every write and every denied access also becomes one
-audit event (see `gateway.audit`).
+audit event (see `gateway.telemetry.audit`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from gateway import audit
 from gateway.api import cors, problems
 from gateway.api.state import (
     AUDIT,
@@ -31,7 +30,8 @@ from gateway.api.state import (
 )
 from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
 from gateway.errors import GatewayError, NotYoursError, RateLimitedError
-from gateway.logs import where_it_failed
+from gateway.telemetry import audit
+from gateway.telemetry.logs import where_it_failed
 
 log = structlog.get_logger("access")
 REQUEST_ID = "X-Request-ID"

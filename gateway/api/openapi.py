@@ -29,8 +29,8 @@ from gateway.api.params import (
     REMOTE_ID_RE,
 )
 from gateway.events.openapi import EVENT_PATHS
-from gateway.listing import SORTS
-from gateway.models import InvoiceStatus
+from gateway.invoices.listing import SORTS
+from gateway.invoices.models import InvoiceStatus
 
 DOCS_ASSETS = "/docs/assets"
 ID = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.accounts import ACQUIRERS, SALE_PAYMENT_METHODS
 from gateway.events.openapi import EVENT_SCHEMAS
-from gateway.models import InvoiceStatus, PaymentMethod
+from gateway.invoices.accounts import ACQUIRERS, SALE_PAYMENT_METHODS
+from gateway.invoices.models import InvoiceStatus, PaymentMethod
 
 MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 MONEY = {"type": ["string", "null"], "pattern": MONEY_PATTERN, "examples": ["10.00"]}

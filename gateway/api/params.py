@@ -14,9 +14,9 @@ from multidict import MultiMapping
 
 from gateway.api.fields import ascii_int
 from gateway.errors import FieldError, InvalidRequestError
-from gateway.listing import SORTS, ListRequest
-from gateway.models import InvoiceStatus
-from gateway.providers import InvoiceQuery
+from gateway.invoices.listing import SORTS, ListRequest
+from gateway.invoices.models import InvoiceStatus
+from gateway.upstream.providers import InvoiceQuery
 
 LIST_PARAMS = frozenset(
     {

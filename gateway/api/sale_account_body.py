@@ -11,14 +11,14 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from gateway.accounts import (
+from gateway.api.fields import bounded_decimal
+from gateway.errors import FieldError, InvalidRequestError
+from gateway.invoices.accounts import (
     ACQUIRERS,
     SALE_PAYMENT_METHODS,
     Classification,
     SaleAccountDraft,
 )
-from gateway.api.fields import bounded_decimal
-from gateway.errors import FieldError, InvalidRequestError
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 2000

@@ -8,13 +8,13 @@ from aiohttp import web
 
 from gateway.api.auth import Authenticator
 from gateway.api.limits import CallerLimiter
-from gateway.audit import AuditTrail
-from gateway.metrics import Metrics
-from gateway.principal import Principal
-from gateway.service import InvoiceService
-from gateway.settings import Settings
-from gateway.tokens import TokenProvider
-from gateway.writes import SaleAccountService
+from gateway.config.settings import Settings
+from gateway.invoices.principal import Principal
+from gateway.invoices.service import InvoiceService
+from gateway.invoices.writes import SaleAccountService
+from gateway.state.tokens import TokenProvider
+from gateway.telemetry.audit import AuditTrail
+from gateway.telemetry.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", InvoiceService)

@@ -30,7 +30,7 @@ HEADERS = {
 
 
 def _read() -> dict[str, bytes]:
-    folder = resources.files("gateway").joinpath("static", "app")
+    folder = resources.files("gateway").joinpath("api", "static", "app")
     return {name: folder.joinpath(name).read_bytes() for name in FILES}
 
 

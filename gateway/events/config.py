@@ -15,8 +15,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from gateway.config.settings import EventSettings, Secret, WebhookSettings
 from gateway.events.model import EVENT_TYPES
-from gateway.settings import EventSettings, Secret, WebhookSettings
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")

@@ -22,17 +22,17 @@ from datetime import UTC, date, datetime, timedelta
 import structlog
 from redis.exceptions import RedisError
 
-from gateway.cache import CachedLoader, Loaded
+from gateway.config.settings import EventSettings
 from gateway.errors import UpstreamError
 from gateway.events.followup import aged_unpaid, follow, rotation
 from gateway.events.lease import Lease
 from gateway.events.model import NewEvent, classify, mark
 from gateway.events.store import EventStore, LeaseLostError
-from gateway.listing import Connection, decode_result, encode_result
-from gateway.models import Invoice
-from gateway.providers import InvoiceProvider, InvoiceQuery
-from gateway.ratelimit import BACKGROUND
-from gateway.settings import EventSettings
+from gateway.invoices.listing import Connection, decode_result, encode_result
+from gateway.invoices.models import Invoice
+from gateway.state.cache import CachedLoader, Loaded
+from gateway.state.ratelimit import BACKGROUND
+from gateway.upstream.providers import InvoiceProvider, InvoiceQuery
 
 log = structlog.get_logger("events")
 

@@ -24,7 +24,7 @@ from gateway.errors import FieldError, InvalidRequestError
 from gateway.events.model import EVENT_ID_RE, EVENT_TYPES, StoredEvent
 from gateway.events.state import EVENT_STORE
 from gateway.events.store import EventStore, id_key
-from gateway.principal import Principal
+from gateway.invoices.principal import Principal
 
 FEED_PARAMS = frozenset({"after", "types", "limit", "wait_s"})
 STREAM_PARAMS = frozenset({"after", "types"})

@@ -14,8 +14,8 @@ from datetime import date
 
 from gateway.errors import NotFoundError, UpstreamError, UpstreamNotFoundError
 from gateway.events.model import NewEvent, classify, mark, parse_mark
-from gateway.listing import Connection
-from gateway.models import InvoiceStatus
+from gateway.invoices.listing import Connection
+from gateway.invoices.models import InvoiceStatus
 
 UNPAID = {InvoiceStatus.OPEN.value, InvoiceStatus.OVERDUE.value}
 FINAL = {InvoiceStatus.PAID, InvoiceStatus.CANCELLED}

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 from gateway import jsoncodec
-from gateway.models import Invoice, InvoiceStatus
+from gateway.invoices.models import Invoice, InvoiceStatus
 
 CREATED = "invoice.created"
 UPDATED = "invoice.updated"

@@ -17,9 +17,9 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from gateway.config.settings import WebhookSettings
 from gateway.events.model import NewEvent, StoredEvent
 from gateway.events.store import BASELINE, LeaseLostError, id_key
-from gateway.settings import WebhookSettings
 
 PREFIX = "ig:v1:{events}:"
 POLL_S = 0.25

@@ -22,7 +22,7 @@ from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.api.state import METRICS
-from gateway.cache import CachedLoader
+from gateway.config.settings import Settings
 from gateway.events.detector import ChangeDetector
 from gateway.events.lease import Lease, LocalLease, RedisLease
 from gateway.events.outbox import MemoryOutbox, Outbox
@@ -31,9 +31,9 @@ from gateway.events.redis_store import FENCE, LEASE, RedisEventStore
 from gateway.events.state import DETECTOR, EVENT_STORE, OUTBOXES
 from gateway.events.store import EventStore, MemoryEventStore
 from gateway.events.webhooks import WebhookWorker
-from gateway.listing import Connection
-from gateway.metrics import counter
-from gateway.settings import Settings
+from gateway.invoices.listing import Connection
+from gateway.state.cache import CachedLoader
+from gateway.telemetry.metrics import counter
 
 
 def _stores(

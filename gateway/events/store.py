@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from gateway.config.settings import WebhookSettings
 from gateway.events.model import NewEvent, StoredEvent
 from gateway.events.outbox import MemoryOutbox
-from gateway.settings import WebhookSettings
 
 BASELINE = "~synced"  # snapshot field: the connection has been read once already
 

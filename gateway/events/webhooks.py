@@ -26,9 +26,9 @@ import structlog
 from redis.exceptions import RedisError
 
 from gateway import jsoncodec
+from gateway.config.settings import EventSettings, WebhookSettings
 from gateway.events.config import SECRET_PREFIX, host_of
 from gateway.events.outbox import Delivery, Outbox, with_failure
-from gateway.settings import EventSettings, WebhookSettings
 
 log = structlog.get_logger("webhooks")
 MAX_PARALLEL = 8

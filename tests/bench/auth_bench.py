@@ -18,10 +18,10 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from gateway.api.auth import Authenticator
+from gateway.api.jwks import jwks_document
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
-from gateway.jwks import jwks_document
-from gateway.redis_cache import RedisHealth
-from gateway.settings import CallerLimit
+from gateway.config.settings import CallerLimit
+from gateway.state.redis_cache import RedisHealth
 from tests.jwt_support import ec_key, ed_key, issuer, mint, rsa_key
 from tests.support import RedisProcess, make_settings
 

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from adapters.hubsoft.simulator import HubsoftSimulator
 from gateway.app import create_app
-from gateway.settings import Secret
+from gateway.config.settings import Secret
 from tests.support import (
     API_KEY,
     TODAY,

@@ -76,8 +76,8 @@ def _serve_gateway(port: int, upstream: str, redis_url: str) -> None:
     from aiohttp import web  # noqa: PLC0415
 
     from gateway.app import create_app  # noqa: PLC0415
-    from gateway.logs import configure_logging  # noqa: PLC0415
-    from gateway.settings import Secret  # noqa: PLC0415
+    from gateway.config.settings import Secret  # noqa: PLC0415
+    from gateway.telemetry.logs import configure_logging  # noqa: PLC0415
     from tests.support import hubsoft_connection, make_settings  # noqa: PLC0415
 
     conn = hubsoft_connection(upstream, cache_fresh_s=3600.0, cache_stale_s=3600.0)

@@ -11,9 +11,9 @@ from datetime import date
 
 from adapters.hubsoft.mapping import to_invoice
 from adapters.hubsoft.simulator import HubsoftSimulator
-from gateway.listing import decode_result, encode_result
-from gateway.models import Customer
-from gateway.providers import SourceResult
+from gateway.invoices.listing import decode_result, encode_result
+from gateway.invoices.models import Customer
+from gateway.upstream.providers import SourceResult
 
 ROWS = 10_000
 

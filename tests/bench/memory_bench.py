@@ -21,7 +21,7 @@ import structlog
 
 from adapters.hubsoft.simulator import HubsoftSimulator
 from gateway.app import create_app
-from gateway.cache import MemoryCache
+from gateway.state.cache import MemoryCache
 from tests.bench.cache_hit_bench import start
 from tests.support import API_KEY, TODAY, hubsoft_connection, make_settings
 

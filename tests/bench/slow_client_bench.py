@@ -1,7 +1,7 @@
 """Slow clients are bounded: 1,000 trickling connections while normal clients are served.
 
 Run: .venv/bin/python -m tests.bench.slow_client_bench [slow_clients] [normal_requests]
-Loopback only. The gateway runs behind its client limits (`gateway.serving`, defaults:
+Loopback only. The gateway runs behind its client limits (`gateway.cli.serving`, defaults:
 10 s for a request head, 10 s for a body). Half the slow clients trickle a request head
 one header line a second, the other half a declared 1,000-byte body one byte a second.
 Meanwhile 8 normal clients make `normal_requests` list requests. Prints the normal
@@ -21,9 +21,9 @@ import aiohttp
 import structlog
 
 from adapters.hubsoft.simulator import HubsoftSimulator
+from gateway.api.serverlimits import ClientLimits
 from gateway.app import create_app
-from gateway.serverlimits import ClientLimits
-from gateway.serving import start_guarded
+from gateway.cli.serving import start_guarded
 from tests.bench.cache_hit_bench import start
 from tests.support import API_KEY, TODAY, hubsoft_connection, make_settings
 

@@ -10,17 +10,17 @@ import aiohttp
 import pytest
 
 from adapters.fintera.adapter import create
+from gateway.config.settings import Secret
 from gateway.errors import (
     UpstreamAuthError,
     UpstreamConfigError,
     UpstreamRejectedError,
 )
-from gateway.http import UpstreamClient
-from gateway.models import InvoiceStatus
-from gateway.providers import InvoiceQuery, ProviderContext
-from gateway.ratelimit import LocalRateLimiter
-from gateway.settings import Secret
-from gateway.tokens import LocalTokenProvider
+from gateway.invoices.models import InvoiceStatus
+from gateway.state.ratelimit import LocalRateLimiter
+from gateway.state.tokens import LocalTokenProvider
+from gateway.upstream.http import UpstreamClient
+from gateway.upstream.providers import InvoiceQuery, ProviderContext
 from tests.support import NOW, fintera_connection
 
 DOC = "12345678909"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from adapters.fintera import mapping, xmlcodec
-from gateway.accounts import Classification, SaleAccountDraft
-from gateway.models import BillingPeriod, InvoiceStatus
+from gateway.invoices.accounts import Classification, SaleAccountDraft
+from gateway.invoices.models import BillingPeriod, InvoiceStatus
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = date(2026, 11, 20)

@@ -11,6 +11,7 @@ import pytest
 
 from adapters.hubsoft.adapter import create
 from adapters.hubsoft.simdata import HEAVY_CODE, SimInvoice
+from gateway.config.settings import Secret
 from gateway.errors import (
     ConfigError,
     NotFoundError,
@@ -20,11 +21,10 @@ from gateway.errors import (
     UpstreamRejectedError,
     UpstreamUnavailableError,
 )
-from gateway.http import UpstreamClient
-from gateway.models import InvoiceStatus
-from gateway.providers import InvoiceQuery, ProviderContext
-from gateway.settings import Secret
-from gateway.tokens import LocalTokenProvider
+from gateway.invoices.models import InvoiceStatus
+from gateway.state.tokens import LocalTokenProvider
+from gateway.upstream.http import UpstreamClient
+from gateway.upstream.providers import InvoiceQuery, ProviderContext
 from tests.support import NOW, TODAY, hubsoft_connection
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.hubsoft.mapping import MappingError, parse_money, to_invoice
-from gateway.models import Customer, Invoice, InvoiceStatus, PaymentMethod
+from gateway.invoices.models import Customer, Invoice, InvoiceStatus, PaymentMethod
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = date(2026, 11, 20)

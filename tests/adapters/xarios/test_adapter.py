@@ -10,10 +10,10 @@ import pytest
 from adapters.xarios.adapter import create
 from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.errors import NotFoundError, UpstreamAuthError, UpstreamNotFoundError
-from gateway.http import UpstreamClient
-from gateway.providers import InvoiceQuery, ProviderContext
-from gateway.tokenfile import FileTokenStore
-from gateway.tokens import LocalTokenProvider
+from gateway.state.tokenfile import FileTokenStore
+from gateway.state.tokens import LocalTokenProvider
+from gateway.upstream.http import UpstreamClient
+from gateway.upstream.providers import InvoiceQuery, ProviderContext
 from tests.support import NOW, xarios_connection
 
 

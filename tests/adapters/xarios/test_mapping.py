@@ -18,7 +18,7 @@ from adapters.xarios.mapping import (
     parse_money,
     to_invoice,
 )
-from gateway.models import BillingPeriod, InvoiceStatus
+from gateway.invoices.models import BillingPeriod, InvoiceStatus
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -1,0 +1,1 @@
+"""Settings: value objects, and loading them with strict validation (all problems at once)."""

@@ -1,0 +1,1 @@
+"""Invoices and sale accounts: canonical models, the service (fan-out, merge, page), writes."""

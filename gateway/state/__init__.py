@@ -1,0 +1,1 @@
+"""Shared state: cache, idempotency, tokens, rate buckets, journal; memory and Redis apart."""

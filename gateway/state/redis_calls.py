@@ -1,0 +1,118 @@
+"""Every Redis command bounded by the request's deadline, and cancellable for real.
+
+`guarded(client)` wraps a `redis.asyncio` client (single node or Cluster) so that each
+command runs in its own task that the caller awaits through a shield with a time limit:
+the smaller of `CALL_MAX_S` and what is left of the request's deadline. Two things follow.
+No Redis call outlives the deadline (a cluster client retrying redirects or reconnecting
+can take several socket timeouts). And a caller that is cancelled stops waiting at once,
+even when the client library swallows a cancellation in its own retry or clean-up code
+(RedisCluster does, under load): the command's task is cancelled and left to finish on its
+own, bounded by the socket timeout. A call that runs out of time raises
+`RedisDeadlineError`, a `TimeoutError`, which the stores already treat as "Redis away".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from gateway.upstream.deadline import time_left
+
+CALL_MAX_S = 5.0  # one command, retries inside the client included (a safety net)
+T = TypeVar("T")
+# Methods that build an object rather than send a command (a pipeline is awaitable, but is
+# used as a context manager; its `execute` is what to bound).
+FACTORIES = frozenset({"pipeline", "pubsub", "lock", "register_script", "monitor"})
+_orphans: set[asyncio.Future[Any]] = set()  # commands whose caller stopped waiting
+
+
+class RedisDeadlineError(TimeoutError):
+    """A Redis command did not finish within its bound.
+
+    `request_bound` says the request's deadline (not Redis's slowness) set that bound:
+    then Redis is not to be reported down.
+    """
+
+    def __init__(self, message: str, *, request_bound: bool) -> None:
+        """Say which bound ran out."""
+        super().__init__(message)
+        self.request_bound = request_bound
+
+
+async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
+    """Await a Redis command within `limit_s` and the request's deadline."""
+    left = time_left()
+    limit = limit_s if left is None else min(limit_s, left)
+    if limit <= 0:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise RedisDeadlineError(
+            "the request's deadline passed before a Redis call", request_bound=True
+        )
+    task = asyncio.ensure_future(awaitable)
+    _orphans.add(task)
+    task.add_done_callback(_forget)
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), limit)
+    except TimeoutError as err:
+        task.cancel()
+        raise RedisDeadlineError(
+            f"Redis did not answer within {limit:.2f}s", request_bound=limit < limit_s
+        ) from err
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _orphans.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: nobody may be waiting for it any more
+
+
+class GuardedRedis:
+    """A Redis client whose awaitable commands go through `bounded`."""
+
+    def __init__(self, client: Any) -> None:
+        """Wrap `client` (a `Redis` or `RedisCluster`)."""
+        self.client = client
+
+    def __getattr__(self, name: str) -> Any:
+        """The client's attribute; methods return bounded awaitables."""
+        attr = getattr(self.client, name)
+        if not callable(attr) or name in FACTORIES:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            if not inspect.isawaitable(result):
+                return result
+            return bounded(_connection_errors(result))
+
+        return call
+
+    async def aclose(self) -> None:
+        """Close the wrapped client (not bounded: shutdown must finish)."""
+        await self.client.aclose()
+
+
+async def _connection_errors(awaitable: Awaitable[T]) -> T:
+    """A connection torn down under a command is a connection error, not a crash.
+
+    Under load the cluster client can send on a connection whose writer is already gone
+    (`AttributeError: 'NoneType' object has no attribute 'writelines'`); callers treat
+    Redis errors as "Redis away" and carry on, so that is what this becomes.
+    """
+    try:
+        return await awaitable
+    except AttributeError as err:
+        raise RedisConnectionError("Redis connection lost mid-command") from err
+
+
+def guarded(client: Any) -> Any:
+    """`client` wrapped once (wrapping a wrapped client returns it unchanged)."""
+    return client if isinstance(client, GuardedRedis) else GuardedRedis(client)

@@ -1,0 +1,1 @@
+"""What operators see: structured logs, library logs, Prometheus metrics, the audit trail."""

@@ -1,0 +1,1 @@
+"""Calling upstreams: the funnel (origin, deadline, retry, breaker, paging); adapter contract."""
