@@ -7,6 +7,7 @@
   `map_rows`: dropped, counted, the source incomplete); `settled_ttl`.
 - `bearer`: `BearerAuth`, the funnel's authenticator over the shared token provider
   (a 401 drops the refused token: one refresh, one retry).
+- `static`: `StaticAuth`, fixed credentials (API key, HTTP Basic): a 401 is final.
 - `oauth2`: `OAuth2Grants` (password, refresh, authorization code; rotation-aware).
 - `consent`: the one-time authorization-code consent on a loopback redirect.
 - `checks`: a factory's checks of its connection (`[secrets]`, URL options) and the
