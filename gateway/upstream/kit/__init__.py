@@ -14,5 +14,10 @@
   shape of a remote id.
 
 The contract itself (Protocols, `ProviderContext`, `ConnectionKeys`, `Document`) is
-`gateway.upstream.providers`.
+`gateway.upstream.providers`. An adapter built on the kit, in outline: `payloads.py`
+types the vendor's records (TypedDicts); `client.py` holds the funnel calls with a
+`BearerAuth` over `OAuth2Grants` (or a `StaticAuth`); `mapping.py` is a pure
+`to_invoice(row, ...)` over `parse` and `rules`; `adapter.py` declares `KEYS`, checks its
+connection in `create(ctx)` (`checks`) and maps with `rows.map_rows`/`map_one`; one line
+per table in `adapters/__init__.py` registers it.
 """
