@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
@@ -28,6 +28,8 @@ from gateway.telemetry.logs import where_it_failed
 from gateway.upstream.http import UpstreamClient
 
 _log = structlog.get_logger("adapter")
+# What a cached result holds, for the adapter's `cache_ttl`: a list page or one invoice.
+CacheKind = Literal["invoices", "invoice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +132,10 @@ class InvoiceProvider(Protocol):
         """The invoice's document, streamed; `NotFoundError` when it has none."""
         ...
 
-    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
-        """(fresh_s, stale_s) for this kind of data (`invoices`, `invoice`), or None.
+    def cache_ttl(
+        self, kind: CacheKind, result: SourceResult
+    ) -> tuple[float, float] | None:
+        """(fresh_s, stale_s) for this kind of data (a list or one invoice), or None.
 
         None keeps the connection's configured lifetimes. Lets data that cannot change
         (a paid invoice, an issued reseller bill) stay cached far longer than open ones.
