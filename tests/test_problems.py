@@ -12,135 +12,115 @@ import pytest
 
 from gateway import errors
 from gateway.api.problems import from_error
-from gateway.errors import (
-    AuditUnavailableError,
-    AuthenticationError,
-    CircuitOpenError,
-    ConfigError,
-    FieldError,
-    ForbiddenError,
-    GatewayError,
-    IdempotencyError,
-    IdempotencyUnavailableError,
-    InvalidRequestError,
-    NotFoundError,
-    NotYoursError,
-    RateLimitedError,
-    RequestError,
-    SourcesFailedError,
-    TokenStoreUnavailableError,
-    UpstreamAuthError,
-    UpstreamConfigError,
-    UpstreamError,
-    UpstreamMalformedError,
-    UpstreamNotFoundError,
-    UpstreamOriginError,
-    UpstreamPausedError,
-    UpstreamProtocolError,
-    UpstreamRateLimitedError,
-    UpstreamRejectedError,
-    UpstreamTimeoutError,
-    UpstreamUnavailableError,
-    UpstreamValidationError,
-    WriteUncertainError,
-)
 from gateway.jsoncodec import loads
 
 BASE = "urn:invoice-gateway:problem:"
 FIELDS = [
-    FieldError("amount", "must be positive"),
-    FieldError("due", "bad", "venc", "x"),
+    errors.FieldError("amount", "must be positive"),
+    errors.FieldError("due", "bad", "venc", "x"),
 ]
 WHERE = ("c1", "GET", "/p", "why")
 
 # error, status, type, title, extra headers
-CASES: list[tuple[GatewayError, int, str, str, dict[str, str]]] = [
-    (ConfigError(["x"]), 500, "internal", "Internal Server Error", {}),
-    (RequestError("plain"), 400, "bad-request", "Bad Request", {}),
-    (InvalidRequestError(FIELDS), 400, "invalid-request", "Invalid request", {}),
+CASES: list[tuple[errors.GatewayError, int, str, str, dict[str, str]]] = [
+    (errors.ConfigError(["x"]), 500, "internal", "Internal Server Error", {}),
+    (errors.RequestError("plain"), 400, "bad-request", "Bad Request", {}),
+    (errors.InvalidRequestError(FIELDS), 400, "invalid-request", "Invalid request", {}),
     (
-        AuthenticationError("no key"),
+        errors.AuthenticationError("no key"),
         401,
         "unauthorized",
         "Unauthorized",
         {"WWW-Authenticate": 'Bearer realm="invoice-gateway"'},
     ),
-    (ForbiddenError("no"), 403, "forbidden", "Forbidden", {}),
-    (NotFoundError("nf"), 404, "not-found", "Not Found", {}),
-    (NotYoursError("nf"), 404, "not-found", "Not Found", {}),
+    (errors.ForbiddenError("no"), 403, "forbidden", "Forbidden", {}),
+    (errors.NotFoundError("nf"), 404, "not-found", "Not Found", {}),
+    (errors.NotYoursError("nf"), 404, "not-found", "Not Found", {}),
     (
-        RateLimitedError(0.2),
+        errors.RateLimitedError(0.2),
         429,
         "too-many-requests",
         "Too Many Requests",
         {"Retry-After": "1"},
     ),
     (
-        RateLimitedError(3.5),
+        errors.RateLimitedError(3.5),
         429,
         "too-many-requests",
         "Too Many Requests",
         {"Retry-After": "4"},
     ),
     (
-        IdempotencyError("other body", status=422),
+        errors.IdempotencyError("other body", status=422),
         422,
         "idempotency-key-conflict",
         "Idempotency-Key conflict",
         {},
     ),
     (
-        IdempotencyError("in flight", status=409),
+        errors.IdempotencyError("in flight", status=409),
         409,
         "idempotency-key-conflict",
         "Idempotency-Key conflict",
         {},
     ),
-    (UpstreamError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamTimeoutError(*WHERE), 504, "upstream-timeout", "Upstream timeout", {}),
-    (WriteUncertainError(*WHERE), 504, "write-uncertain", "Upstream timeout", {}),
-    (UpstreamUnavailableError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (TokenStoreUnavailableError("c1"), 502, "upstream-error", "Bad gateway", {}),
-    (CircuitOpenError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamRateLimitedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamPausedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamAuthError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamProtocolError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamMalformedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamOriginError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamRejectedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
-    (UpstreamConfigError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
     (
-        UpstreamValidationError("c1", "POST", "/p", FIELDS),
+        errors.UpstreamTimeoutError(*WHERE),
+        504,
+        "upstream-timeout",
+        "Upstream timeout",
+        {},
+    ),
+    (
+        errors.WriteUncertainError(*WHERE),
+        504,
+        "write-uncertain",
+        "Upstream timeout",
+        {},
+    ),
+    (errors.UpstreamUnavailableError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.TokenStoreUnavailableError("c1"), 502, "upstream-error", "Bad gateway", {}),
+    (errors.CircuitOpenError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamRateLimitedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamPausedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamAuthError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamProtocolError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamMalformedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamOriginError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamRejectedError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (errors.UpstreamConfigError(*WHERE), 502, "upstream-error", "Bad gateway", {}),
+    (
+        errors.UpstreamValidationError("c1", "POST", "/p", FIELDS),
         422,
         "upstream-validation",
         "Unprocessable Content",
         {},
     ),
-    (UpstreamNotFoundError(*WHERE), 404, "not-found", "Not Found", {}),
+    (errors.UpstreamNotFoundError(*WHERE), 404, "not-found", "Not Found", {}),
     (
-        SourcesFailedError([], all_timeouts=True),
+        errors.SourcesFailedError([], all_timeouts=True),
         504,
         "sources-failed",
         "Upstream timeout",
         {},
     ),
     (
-        SourcesFailedError([], all_timeouts=False),
+        errors.SourcesFailedError([], all_timeouts=False),
         502,
         "sources-failed",
         "Bad gateway",
         {},
     ),
     (
-        IdempotencyUnavailableError(),
+        errors.IdempotencyUnavailableError(),
         503,
         "idempotency-unavailable",
         "Service Unavailable",
         {"Retry-After": "5"},
     ),
     (
-        AuditUnavailableError(),
+        errors.AuditUnavailableError(),
         503,
         "audit-unavailable",
         "Service Unavailable",
@@ -173,24 +153,24 @@ def test_every_error_of_the_tree_is_in_the_table():
     tree = {
         cls
         for _, cls in inspect.getmembers(errors, inspect.isclass)
-        if issubclass(cls, GatewayError) and cls is not GatewayError
+        if issubclass(cls, errors.GatewayError) and cls is not errors.GatewayError
     }
     assert tree == {type(case[0]) for case in CASES}
 
 
 def test_upstream_answers_name_the_connection_and_never_more():
     """Upstream problems carry `connection`; the detail is the call site and reason."""
-    body = loads(from_error(UpstreamAuthError(*WHERE)).body)
+    body = loads(from_error(errors.UpstreamAuthError(*WHERE)).body)
     assert body["detail"] == "c1: GET /p: why"
     assert body["connection"] == "c1"
     assert set(body) == {"type", "title", "status", "detail", "connection"}
-    uncertain = loads(from_error(WriteUncertainError(*WHERE)).body)
+    uncertain = loads(from_error(errors.WriteUncertainError(*WHERE)).body)
     assert (uncertain["detail"], uncertain["connection"]) == ("why", "c1")
 
 
 def test_field_lists_and_sources_are_served():
     """Invalid input and refused writes list the fields; a failed fan-out its sources."""
-    invalid = loads(from_error(InvalidRequestError(FIELDS)).body)
+    invalid = loads(from_error(errors.InvalidRequestError(FIELDS)).body)
     assert invalid["detail"] == "invalid input: amount, due"
     assert invalid["errors"] == [
         {"field": "amount", "message": "must be positive"},
@@ -201,18 +181,20 @@ def test_field_lists_and_sources_are_served():
         },
     ]
     refused = loads(
-        from_error(UpstreamValidationError("c1", "POST", "/p", FIELDS)).body
+        from_error(errors.UpstreamValidationError("c1", "POST", "/p", FIELDS)).body
     )
     assert refused["detail"] == "c1 refused the fields"
     assert refused["connection"] == "c1"
     assert [e["field"] for e in refused["errors"]] == ["amount", "due"]
     sources = [{"connection": "c1", "status": "error"}]
-    failed = loads(from_error(SourcesFailedError(sources, all_timeouts=False)).body)
+    failed = loads(
+        from_error(errors.SourcesFailedError(sources, all_timeouts=False)).body
+    )
     assert (failed["detail"], failed["sources"]) == ("no source could answer", sources)
 
 
 def test_an_error_without_an_answer_of_its_own_reveals_nothing():
     """A configuration error reaching a request is a bare 500: its message stays inside."""
-    body = loads(from_error(ConfigError(["redis password is hunter2"])).body)
+    body = loads(from_error(errors.ConfigError(["redis password is hunter2"])).body)
     assert body["detail"] == "the gateway is misconfigured"
     assert "hunter2" not in str(body)
