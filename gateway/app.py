@@ -11,12 +11,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
 from gateway.api.auth import Authenticator
@@ -54,6 +52,7 @@ from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from gateway.state.journal import MemoryJournal, RedisJournal
 from gateway.state.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.state.redis_cache import RedisCache, RedisHealth
+from gateway.state.redis_client import RedisClient, close_redis, connect_redis
 from gateway.state.redis_idempotency import RedisIdempotencyStore
 from gateway.state.redis_ratelimit import RedisRateLimiter
 from gateway.state.redis_token_record import RedisTokenStore
@@ -75,13 +74,6 @@ from gateway.upstream.providers import ConnectionKeys, ProviderContext
 from gateway.upstream.retry import RetryBudget, RetryPolicy
 
 MAX_REQUEST_BYTES = 64 * 1024
-REDIS_TIMEOUT_S = 0.5
-# Waiting for a free pooled connection is local queueing under a burst, not Redis being
-# away: it may take longer than one slow command before the caller gives up (every Redis
-# call is bounded by the request's deadline anyway). Too short a wait made a rotating
-# grant's refresh look like "token store unavailable" during a 300-request burst.
-REDIS_POOL_WAIT_S = 2.0
-REDIS_MAX_CONNECTIONS = 64
 USER_AGENT = "invoice-gateway/0.1"
 
 
@@ -99,7 +91,7 @@ def _local(conn: ConnectionSettings) -> LocalRateLimiter:
     )
 
 
-def shared_limiter(client: Any, health: RedisHealth) -> LimiterFactory:
+def shared_limiter(client: RedisClient, health: RedisHealth) -> LimiterFactory:
     """Pacing shared by every replica through Redis (local pacing while it is away)."""
 
     def make(conn: ConnectionSettings) -> RateLimiter:
@@ -173,27 +165,6 @@ def unknown_provider_keys(conn: ConnectionSettings) -> tuple[list[str], list[str
     )
 
 
-def connect_redis(url: str, *, cluster: bool) -> Any:
-    """A Redis (or Redis Cluster) client with short timeouts.
-
-    A slow Redis must not stall requests: they fall back to the upstreams instead.
-    """
-    options: dict[str, Any] = {
-        "socket_timeout": REDIS_TIMEOUT_S,
-        "socket_connect_timeout": REDIS_TIMEOUT_S,
-    }
-    if cluster:
-        return RedisCluster.from_url(
-            url, max_connections=REDIS_MAX_CONNECTIONS, **options
-        )
-    # A blocking pool: under a burst, callers queue for a connection (briefly) instead of
-    # failing with "too many connections", which would look like Redis being down.
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_S, **options
-    )
-    return Redis(connection_pool=pool)
-
-
 @contextlib.asynccontextmanager
 async def token_store(settings: Settings) -> AsyncIterator[TokenStore]:
     """Where the deployment keeps tokens: Redis when `REDIS_URL` is set, else files.
@@ -208,15 +179,7 @@ async def token_store(settings: Settings) -> AsyncIterator[TokenStore]:
     try:
         yield RedisTokenStore(client)
     finally:
-        await _close_redis(client)
-
-
-async def _close_redis(client: Any) -> None:
-    """Close a client from `connect_redis`, its connection pool included."""
-    if isinstance(client, RedisCluster):
-        await client.aclose()
-    else:
-        await client.aclose(close_connection_pool=True)
+        await close_redis(client)
 
 
 def state_metrics(
@@ -268,7 +231,7 @@ def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
     app[METRICS] = Metrics()
     redis_health: RedisHealth | None = None
     limiter: LimiterFactory = local_limiter
-    redis_client = None
+    redis_client: RedisClient | None = None
     if settings.redis_url is not None:
         redis_client = connect_redis(
             settings.redis_url.reveal(), cluster=settings.redis_cluster
@@ -346,7 +309,7 @@ def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
             await app[TOKENS].close()
             await app[SALE_ACCOUNTS].close()
             if redis_client is not None:
-                await _close_redis(redis_client)
+                await close_redis(redis_client)
 
     app.cleanup_ctx.append(resources)
     if settings.metrics_port is not None:
