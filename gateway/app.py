@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
@@ -49,7 +50,7 @@ from gateway.invoices.service import InvoiceService
 from gateway.invoices.writes import SaleAccountService
 from gateway.state.cache import Cache, CachedLoader, MemoryCache
 from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from gateway.state.journal import MemoryJournal, RedisJournal
+from gateway.state.journal import MemoryJournal, RedisJournal, WriteJournal
 from gateway.state.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.state.redis_cache import RedisCache, RedisHealth
 from gateway.state.redis_client import RedisClient, close_redis, connect_redis
@@ -206,7 +207,7 @@ def state_metrics(
     return out
 
 
-def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
+def create_app(
     settings: Settings,
     *,
     cache: Cache | None = None,
@@ -216,107 +217,175 @@ def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the gateway application; stores, backends and clocks are injectable."""
+    app = _application(settings)
+    sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open
+    app[AUTHENTICATOR] = Authenticator(
+        settings.api_keys, settings.jwt_issuers, lambda: sessions[0]
+    )
+    shared = _state_backends(app, settings, cache, tokens, clock)
+    app.cleanup_ctx.append(
+        _resources(settings, shared, sessions, idempotency, now, clock)
+    )
+    if settings.metrics_port is not None:
+        app.cleanup_ctx.append(metrics_listener(settings.host, settings.metrics_port))
+    _routes(app)
+    return app
+
+
+def _application(settings: Settings) -> web.Application:
+    """The bare application: middlewares, request ids, settings and metrics."""
     app = web.Application(
         middlewares=[pipeline, body_timeout(settings.body_timeout_s), deadline],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
-    sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open
-    app[AUTHENTICATOR] = Authenticator(
-        settings.api_keys, settings.jwt_issuers, lambda: sessions[0]
-    )
+    app[METRICS] = Metrics()
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class SharedState:
+    """Where this process keeps what it shares: Redis when configured, else memory."""
+
+    redis: RedisClient | None
+    health: RedisHealth | None
+    cache: Cache
+    limiter: LimiterFactory
+
+
+def _state_backends(
+    app: web.Application,
+    settings: Settings,
+    cache: Cache | None,
+    tokens: TokenProvider | None,
+    clock: Callable[[], float],
+) -> SharedState:
+    """Caller limits, audit, tokens and cache: in Redis (`REDIS_URL`) or in memory.
+
+    Injected `cache` and `tokens` win over both.
+    """
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
     local_tokens = LocalTokenProvider(clock, store)
-    app[METRICS] = Metrics()
-    redis_health: RedisHealth | None = None
+    client: RedisClient | None = None
+    health: RedisHealth | None = None
     limiter: LimiterFactory = local_limiter
-    redis_client: RedisClient | None = None
-    if settings.redis_url is not None:
-        redis_client = connect_redis(
-            settings.redis_url.reveal(), cluster=settings.redis_cluster
-        )
-        redis_health = RedisHealth()
-        limiter = shared_limiter(redis_client, redis_health)
-        app[CALLER_LIMITER] = RedisCallerLimiter(
-            redis_client, redis_health, MemoryCallerLimiter(), clock
-        )
-        app[AUDIT] = RedisAuditTrail(redis_client, redis_health)
-        if cache is None:  # not `or`: an empty injected MemoryCache is falsy
-            cache = RedisCache(redis_client, redis_health, clock)
-        tokens = tokens or RedisTokenProvider(
-            redis_client, redis_health, local_tokens, clock
-        )
-    else:
+    if settings.redis_url is None:
         app[CALLER_LIMITER] = MemoryCallerLimiter()
         app[AUDIT] = MemoryAuditTrail()
+    else:
+        client = connect_redis(
+            settings.redis_url.reveal(), cluster=settings.redis_cluster
+        )
+        health = RedisHealth()
+        limiter = shared_limiter(client, health)
+        app[CALLER_LIMITER] = RedisCallerLimiter(
+            client, health, MemoryCallerLimiter(), clock
+        )
+        app[AUDIT] = RedisAuditTrail(client, health)
+        if cache is None:  # not `or`: an empty injected MemoryCache is falsy
+            cache = RedisCache(client, health, clock)
+        tokens = tokens or RedisTokenProvider(client, health, local_tokens, clock)
     app[TOKENS] = tokens or local_tokens
     app[CACHE_BACKEND] = "memory" if cache is None else cache
-    backend = (
-        cache
-        if cache is not None
-        else MemoryCache(
+    if cache is None:
+        cache = MemoryCache(
             settings.cache_max_entries, clock, max_bytes=settings.cache_max_bytes
         )
-    )
+    return SharedState(client, health, cache, limiter)
+
+
+def _resources(
+    settings: Settings,
+    shared: SharedState,
+    sessions: list[aiohttp.ClientSession],
+    idempotency: IdempotencyStore | None,
+    now: Callable[[], datetime],
+    clock: Callable[[], float],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup context: session, connections, services and events, then their end."""
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        connector = aiohttp.TCPConnector(
-            limit=200, limit_per_host=50, ttl_dns_cache=300
-        )
-        # No cookie jar: connections on one host (two tenants of a vendor) must never
-        # share a session cookie, and upstream cookies are never credentials we send.
-        async with aiohttp.ClientSession(
-            connector=connector,
-            headers={"User-Agent": USER_AGENT},
-            cookie_jar=aiohttp.DummyCookieJar(),
-        ) as session:
+        async with _client_session() as session:
             sessions.append(session)
-            loader = CachedLoader(backend, clock)
+            loader = CachedLoader(shared.cache, clock)
             connections = build_connections(
-                settings, session, app[TOKENS], now, limiter, app[METRICS]
+                settings, session, app[TOKENS], now, shared.limiter, app[METRICS]
             )
             app[METRICS].watch(
-                lambda: state_metrics(connections, app[TOKENS], redis_health)
+                lambda: state_metrics(connections, app[TOKENS], shared.health)
             )
-            app[SERVICE] = InvoiceService(
-                connections,
-                loader,
-                CursorCodec(settings.cursor_secret),
-                deadline_s=settings.request_timeout_s,
-                now=now,
-            )
-            app[SALE_ACCOUNTS] = SaleAccountService(
-                connections,
-                loader,
-                idempotency
-                or (
-                    RedisIdempotencyStore(redis_client, clock=clock)
-                    if redis_client is not None
-                    else MemoryIdempotencyStore(clock=clock)
-                ),
-                RedisJournal(redis_client, redis_health)
-                if redis_client is not None and redis_health is not None
-                else MemoryJournal(clock=clock),
-                wait_s=settings.request_timeout_s,
-                clock=clock,
+            _services(
+                app, settings, connections, loader, shared, idempotency, now, clock
             )
             async with running_events(
-                app, settings, redis_client, connections, loader, session, now
+                app, settings, shared.redis, connections, loader, session, now
             ):
                 yield
             await loader.close()
             await app[TOKENS].close()
             await app[SALE_ACCOUNTS].close()
-            if redis_client is not None:
-                await close_redis(redis_client)
+            if shared.redis is not None:
+                await close_redis(shared.redis)
 
-    app.cleanup_ctx.append(resources)
-    if settings.metrics_port is not None:
-        app.cleanup_ctx.append(metrics_listener(settings.host, settings.metrics_port))
+    return resources
+
+
+def _client_session() -> aiohttp.ClientSession:
+    """The one outgoing session: bounded connection pool, no cookies."""
+    connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
+    # No cookie jar: connections on one host (two tenants of a vendor) must never
+    # share a session cookie, and upstream cookies are never credentials we send.
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def _services(
+    app: web.Application,
+    settings: Settings,
+    connections: dict[str, Connection],
+    loader: CachedLoader,
+    shared: SharedState,
+    idempotency: IdempotencyStore | None,
+    now: Callable[[], datetime],
+    clock: Callable[[], float],
+) -> None:
+    """The invoice reads and the sale-account writes over the connections."""
+    app[SERVICE] = InvoiceService(
+        connections,
+        loader,
+        CursorCodec(settings.cursor_secret),
+        deadline_s=settings.request_timeout_s,
+        now=now,
+    )
+    if idempotency is None:
+        idempotency = (
+            MemoryIdempotencyStore(clock=clock)
+            if shared.redis is None
+            else RedisIdempotencyStore(shared.redis, clock=clock)
+        )
+    journal: WriteJournal = (
+        MemoryJournal(clock=clock)
+        if shared.redis is None or shared.health is None
+        else RedisJournal(shared.redis, shared.health)
+    )
+    app[SALE_ACCOUNTS] = SaleAccountService(
+        connections,
+        loader,
+        idempotency,
+        journal,
+        wait_s=settings.request_timeout_s,
+        clock=clock,
+    )
+
+
+def _routes(app: web.Application) -> None:
+    """Every route: the API, sale accounts, the page, events, the documents."""
     setup_routes(app)
     setup_sale_account_routes(app)
     setup_app_routes(app)
     setup_event_routes(app)
     setup_docs_routes(app)
-    return app
