@@ -39,6 +39,7 @@ from gateway.invoices.listing import (
     ListResult,
     SourceError,
     SourceOutcome,
+    SourceStatus,
     decode_result,
     encode_result,
     sort_key,
@@ -49,6 +50,7 @@ from gateway.state.cache import CachedLoader, Loaded, Lookup
 from gateway.telemetry.logs import where_it_failed
 from gateway.upstream.deadline import deadline_in, time_left
 from gateway.upstream.providers import (
+    CacheKind,
     Document,
     InvoiceQuery,
     SourceResult,
@@ -315,7 +317,7 @@ class InvoiceService:
     async def _fetch(
         self, conn: Connection, query: InvoiceQuery, request: ListRequest
     ) -> tuple[SourceOutcome, tuple[Invoice, ...]]:
-        def base(status: str, **extra: Any) -> SourceOutcome:
+        def base(status: SourceStatus, **extra: Any) -> SourceOutcome:
             return SourceOutcome(conn.id, conn.settings.provider, status, **extra)
 
         reason = conn.adapter.unsupported(query)
@@ -346,7 +348,8 @@ class InvoiceService:
             failure = late
         except UpstreamError as err:
             elapsed = (time.monotonic() - started) * 1000
-            return base(err.kind, latency_ms=elapsed, error=SourceError.of(err)), ()
+            status: SourceStatus = "timeout" if err.error_type == "timeout" else "error"
+            return base(status, latency_ms=elapsed, error=SourceError.of(err)), ()
         except Exception as err:  # noqa: BLE001 - one source's bug is that source's error
             log.error(  # noqa: TRY400 - a traceback could quote a secret
                 "adapter_failed", connection=conn.id, **where_it_failed(err)
@@ -379,7 +382,7 @@ async def _after(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes
         yield chunk
 
 
-def _with_ttl(conn: Connection, kind: str, result: SourceResult) -> Loaded:
+def _with_ttl(conn: Connection, kind: CacheKind, result: SourceResult) -> Loaded:
     """The encoded result, with the adapter's lifetime for this kind of data if it has one."""
     ttl = conn.adapter.cache_ttl(kind, result)
     return encode_result(result) if ttl is None else (encode_result(result), *ttl)

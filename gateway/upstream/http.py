@@ -30,6 +30,7 @@ from yarl import URL
 
 from gateway import jsoncodec
 from gateway.errors import (
+    CircuitOpenError,
     UpstreamAuthError,
     UpstreamError,
     UpstreamMalformedError,
@@ -45,7 +46,7 @@ from gateway.errors import (
 from gateway.state.ratelimit import LocalRateLimiter, PauseTooLongError, RateLimiter
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream import origin
-from gateway.upstream.breaker import CircuitBreaker, CircuitOpenError
+from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.deadline import time_left
 from gateway.upstream.health import UpstreamHealth
 from gateway.upstream.httpstream import CHUNK, UpstreamStream

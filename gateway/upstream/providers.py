@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
@@ -29,6 +29,8 @@ from gateway.upstream.http import UpstreamClient
 from gateway.upstream.httpstream import UpstreamStream
 
 _log = structlog.get_logger("adapter")
+# What a cached result holds, for the adapter's `cache_ttl`: a list page or one invoice.
+CacheKind = Literal["invoices", "invoice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +142,10 @@ class InvoiceProvider(Protocol):
         """The invoice's document, streamed; `NotFoundError` when it has none."""
         ...
 
-    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
-        """(fresh_s, stale_s) for this kind of data (`invoices`, `invoice`), or None.
+    def cache_ttl(
+        self, kind: CacheKind, result: SourceResult
+    ) -> tuple[float, float] | None:
+        """(fresh_s, stale_s) for this kind of data (a list or one invoice), or None.
 
         None keeps the connection's configured lifetimes. Lets data that cannot change
         (a paid invoice, an issued reseller bill) stay cached far longer than open ones.

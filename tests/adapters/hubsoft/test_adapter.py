@@ -253,7 +253,7 @@ async def test_slow_upstream_is_a_timeout_error(make_adapter, hubsoft_sim):
     hubsoft_sim.set_fault("latency", 1.0)
     with pytest.raises(UpstreamError) as info:
         await adapter.list_invoices(InvoiceQuery(customer_id="2002"))
-    assert info.value.kind == "timeout"
+    assert info.value.error_type == "timeout"
 
 
 async def test_tenant_wide_window_is_split_into_thirty_day_calls(adapter, hubsoft_sim):
