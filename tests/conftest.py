@@ -23,12 +23,15 @@ from gateway.upstream.providers import InvoiceProvider, ProviderContext
 from tests.contract import ResponseLog
 from tests.providers import Upstream, load_contract, register_test_providers
 from tests.support import (
+    DOC,
     NOW,
     TODAY,
     RedisClusterProcesses,
     RedisProcess,
+    fintera_connection,
     hubsoft_connection,
     make_settings,
+    xarios_connection,
 )
 
 
@@ -155,6 +158,29 @@ async def make_provider() -> Callable:
             return factory(ctx)
 
         yield build
+
+
+@pytest.fixture
+def demo_connections(hubsoft_url, xarios_url, xarios_sim, fintera_url) -> Callable:
+    """The three providers' connections as the demo runs them (`kw` for every one).
+
+    Xarios knows Maria's CPF as its first tenant, so one customer spans all three.
+    """
+
+    def build(**kw) -> tuple[ConnectionSettings, ...]:
+        return (
+            hubsoft_connection(hubsoft_url, **kw),
+            xarios_connection(
+                xarios_url,
+                xarios_sim.issue_refresh_token(),
+                currency="USD",
+                options={"document_tenants": {DOC: xarios_sim.tenant_id(0)}},
+                **kw,
+            ),
+            fintera_connection(fintera_url, **kw),
+        )
+
+    return build
 
 
 @pytest.fixture

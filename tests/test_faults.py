@@ -12,10 +12,8 @@ import time
 import pytest
 
 from tests.providers import provider_names
-from tests.support import API_KEY, make_settings
+from tests.support import AUTH, DOC, make_settings
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-DOC = "12345678909"
 DEADLINE_S = 1.5
 QUERY = f"/v1/invoices?customer_document={DOC}&limit=200"
 
