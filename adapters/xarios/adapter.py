@@ -17,9 +17,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from adapters.xarios.client import XariosClient, XariosCredentials
-from adapters.xarios.mapping import MappingError, parse_detail_zip, to_invoice
-from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
-from gateway.invoices.models import Invoice, InvoiceStatus
+from adapters.xarios.mapping import parse_detail_zip, to_invoice
+from adapters.xarios.payloads import BillingItem
+from gateway.errors import NotFoundError, UpstreamProtocolError
+from gateway.invoices.models import Invoice, InvoiceStatus, JSONDict
+from gateway.upstream.kit.checks import http_url, missing_secrets, raise_problems
+from gateway.upstream.kit.parse import MappingError
 from gateway.upstream.providers import (
     AdapterFactory,
     ConnectionKeys,
@@ -85,7 +88,7 @@ class XariosAdapter:
             ]
         document = query.customer_document
 
-        def one(raw: dict[str, Any]) -> Invoice:
+        def one(raw: BillingItem) -> Invoice:
             return self._map(raw, document=document)
 
         return map_rows(rows, one, self._ctx)
@@ -114,12 +117,11 @@ class XariosAdapter:
                 "/api/v1.0/billingdata/{id}/detail",
                 str(err),
             ) from err
-        return map_one(
-            raw,
-            lambda row: self._map(row, detail),
-            self._ctx,
-            "/api/v1.0/billingdata/{id}",
-        )
+
+        def one(row: BillingItem) -> Invoice:
+            return self._map(row, detail)
+
+        return map_one(raw, one, self._ctx, "/api/v1.0/billingdata/{id}")
 
     @contextlib.asynccontextmanager
     async def open_document(self, remote_id: str) -> AsyncIterator[Document]:
@@ -127,16 +129,12 @@ class XariosAdapter:
         if not REMOTE_ID_RE.fullmatch(remote_id):
             raise NotFoundError(f"no Xarios invoice {remote_id!r}")
         async with self._client.summary(remote_id) as body:
-            yield Document(
-                content_type=body.content_type or "application/pdf",
-                length=body.content_length,
-                chunks=body.chunks(),
-            )
+            yield Document.streamed(body, "application/pdf")
 
     def _map(
         self,
-        raw: dict[str, Any],
-        detail: dict[str, Any] | None = None,
+        raw: BillingItem,
+        detail: JSONDict | None = None,
         *,
         document: str | None = None,
     ) -> Invoice:
@@ -174,28 +172,16 @@ def _document_tenants(raw: Any) -> tuple[dict[str, set[str]], list[str]]:
 def create(ctx: ProviderContext) -> XariosAdapter:
     """Factory named in the registry."""
     secrets, options = ctx.settings.secrets, ctx.settings.options
-    problems = [
-        f"secrets.{n}: required by xarios"
-        for n in ("client_id", "client_secret")
-        if n not in secrets
-    ]
+    problems = missing_secrets(ctx.settings, "xarios", ("client_id", "client_secret"))
     tenants, more = _document_tenants(options.get("document_tenants"))
-    problems += more
-    auth_url = options.get("auth_url", DEFAULT_AUTH_URL)
-    if not isinstance(auth_url, str) or not auth_url.startswith(
-        ("http://", "https://")
-    ):
-        problems.append("options.auth_url: must be an http(s) URL")
-    if problems:
-        raise ConfigError(problems)
+    auth_url, wrong = http_url(ctx.settings, "auth_url", DEFAULT_AUTH_URL)
+    raise_problems(problems + more + wrong)
     credentials = XariosCredentials(
         client_id=secrets["client_id"].reveal(),
         client_secret=secrets["client_secret"],
         initial_refresh=secrets.get("refresh_token"),
     )
-    client = XariosClient(
-        ctx.http, ctx.http_for(str(auth_url)), ctx.tokens, credentials
-    )
+    client = XariosClient(ctx.http, ctx.http_for(auth_url), ctx.tokens, credentials)
     return XariosAdapter(ctx, client, tenants)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 import structlog
 from aiohttp import web
@@ -23,9 +23,11 @@ from gateway.config.settings import ConnectionSettings
 from gateway.errors import GatewayError, UpstreamProtocolError
 from gateway.invoices.accounts import SaleAccount, SaleAccountDraft
 from gateway.invoices.models import Invoice, InvoiceStatus
-from gateway.state.tokens import TokenProvider
+from gateway.state.tokens import TokenProvider, TokenStore
 from gateway.telemetry.logs import where_it_failed
 from gateway.upstream.http import UpstreamClient
+from gateway.upstream.httpstream import UpstreamStream
+from gateway.upstream.kit.parse import MappingError
 
 _log = structlog.get_logger("adapter")
 
@@ -110,6 +112,15 @@ class Document:
     length: int | None
     chunks: AsyncIterator[bytes]
 
+    @classmethod
+    def streamed(cls, body: UpstreamStream, default_type: str) -> Document:
+        """The upstream's streamed body; `default_type` when it names no media type."""
+        return cls(
+            content_type=body.content_type or default_type,
+            length=body.content_length,
+            chunks=body.chunks(),
+        )
+
 
 class InvoiceProvider(Protocol):
     """What every adapter implements."""
@@ -155,13 +166,24 @@ class ConnectionKeys:
     options: frozenset[str] = frozenset()
 
 
+Row = TypeVar("Row", bound=Mapping[str, object])
+"""An upstream record as its adapter types it (a TypedDict of the vendor's fields)."""
+
+
+def _record(row: object) -> dict[str, object]:
+    """A decoded JSON object, or a `MappingError` (a list of rows may hold anything)."""
+    if not isinstance(row, dict):
+        raise MappingError("record", "is not an object")
+    return row
+
+
 def map_rows(
-    rows: list[Any],
-    to_invoice: Callable[[Any], Invoice],
+    rows: Sequence[object],
+    to_invoice: Callable[[Row], Invoice],
     ctx: ProviderContext,
     note: str | None = None,
     *,
-    belongs: Callable[[dict[str, Any]], bool] | None = None,
+    belongs: Callable[[Row], bool] | None = None,
 ) -> SourceResult:
     """Map upstream rows; a row that fails (`ValueError`) is left out, counted and logged.
 
@@ -174,12 +196,13 @@ def map_rows(
     invoices, bad, foreign = [], 0, 0
     for row in rows:
         try:
-            if not isinstance(row, dict):
-                raise ValueError("row is not an object")  # noqa: TRY004, TRY301
-            if belongs is not None and not belongs(row):
+            # The decode boundary: a JSON object is taken as the adapter's row type here;
+            # its fields are then read through the kit's parsers, which refuse bad shapes.
+            record = cast("Row", _record(row))
+            if belongs is not None and not belongs(record):
                 foreign += 1
                 continue
-            invoices.append(to_invoice(row))
+            invoices.append(to_invoice(record))
         except ValueError as err:
             bad += 1
             ctx.log.warning(
@@ -196,23 +219,25 @@ def map_rows(
 
 
 def map_one(
-    row: Any,
-    to_invoice: Callable[[Any], Invoice],
+    row: object,
+    to_invoice: Callable[[Row], Invoice],
     ctx: ProviderContext,
     path: str,
 ) -> Invoice:
     """Map one upstream record through the same path as a list (`map_rows`).
 
     Where a list leaves an unreadable row out, a single record has nothing else to
-    give: it becomes an `UpstreamProtocolError` (a 502 naming the connection), never an
-    uncaught mapping exception.
+    give: it becomes an `UpstreamProtocolError` (a 502 naming the connection and the
+    field, never its value), never an uncaught mapping exception.
     """
-    result = map_rows([row], to_invoice, ctx)
-    if not result.invoices:
+    try:
+        return to_invoice(cast("Row", _record(row)))
+    except ValueError as err:
+        ctx.log.warning("row_unreadable", connection=ctx.settings.id, reason=str(err))
+        field = f" ({err.field})" if isinstance(err, MappingError) else ""
         raise UpstreamProtocolError(
-            ctx.settings.id, "GET", path, "the record is unreadable"
-        )
-    return result.invoices[0]
+            ctx.settings.id, "GET", path, f"the record is unreadable{field}"
+        ) from err
 
 
 @contextlib.contextmanager
@@ -259,6 +284,24 @@ class DemoUpstream:
     set_fault: Callable[..., None] | None = None
     # A POST path on the simulator that marks one unpaid invoice paid (event demos).
     mark_paid_path: str | None = None
+
+
+DemoBuilder = Callable[[], DemoUpstream]
+"""A provider's simulator packaged for the demo (`simulator.demo_upstream`)."""
+
+
+class Authorizer(Protocol):
+    """A provider's one-time interactive consent (`invoice-gateway auth`)."""
+
+    async def __call__(
+        self,
+        ctx: ProviderContext,
+        store: TokenStore,
+        say: Callable[[str], None],
+        timeout_s: float = ...,
+    ) -> None:
+        """Run the consent for `ctx`'s connection and save the tokens in `store`."""
+        ...
 
 
 @runtime_checkable
