@@ -22,7 +22,9 @@ from gateway.config.settings import ConnectionSettings, Secret
 from tests.support import TODAY
 
 # name -> (adapter factory, demo simulator), exactly as a registry line would say it
-TEST_PROVIDERS: dict[str, tuple[str, str]] = {}
+TEST_PROVIDERS = {
+    "fourth": ("tests.fourth.adapter:create", "tests.fourth.simulator:demo_upstream"),
+}
 
 
 def provider_names() -> list[str]:

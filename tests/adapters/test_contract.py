@@ -75,6 +75,16 @@ def source(body: dict) -> dict:
     return only
 
 
+def strangers(up: Upstream, body: dict) -> list[dict]:
+    """Served invoices whose customer is not the one the contract's query names."""
+    fields = {"customer_id": "remote_id", "customer_document": "document"}
+    return [
+        inv
+        for inv in body["data"]
+        if any(inv["customer"][fields[k]] != v for k, v in up.contract.query.items())
+    ]
+
+
 def remote_ids(body: dict) -> list[str]:
     """Remote ids of the invoices served, in order."""
     return [inv["remote_id"] for inv in body["data"]]
@@ -88,6 +98,7 @@ async def test_list_pages_to_the_end_without_duplicates(gateway_for, up):
     ids = remote_ids(body)
     assert len(ids) == len(set(ids))
     assert set(ids) == up.contract.expected
+    assert not strangers(up, body)
     assert source(body)["status"] == "ok"
     assert source(body)["complete"] is True
     assert up.calls(up.contract.list_path) >= up.contract.min_list_calls
@@ -217,17 +228,33 @@ async def test_malformed_item_is_a_502_naming_the_connection(gateway_for, up):
     assert up.connection_id in body["detail"]
 
 
-async def test_rows_of_another_customer_are_never_served(gateway_for, up):
-    """When the upstream answers others' rows, none is served; a count says so if any."""
-    client = await gateway_for()
+async def test_rows_of_another_customer_are_never_served(
+    gateway_for, make_provider, upstream_factory, up
+):
+    """When the upstream answers others' rows, none is served; a count says so if any.
+
+    Checked through the gateway and of the adapter alone (the core filters by document
+    too, so the adapter's own re-check is only visible there).
+    """
     name, value = up.contract.foreign_rows
+    client = await gateway_for()
     up.set_fault(name, value, path=up.contract.list_path)
     status, body = await read_list(client, up)
     assert status == 200, body
     assert body["data"]
     assert set(remote_ids(body)) <= up.contract.expected
-    if not source(body)["complete"]:
-        assert "other customers" in source(body)["note"]
+    assert not strangers(up, body)
+    twin = await upstream_factory(up.name)
+    twin.set_fault(name, value, path=twin.contract.list_path)
+    result = await make_provider(twin.connection()).list_invoices(
+        InvoiceQuery(**twin.contract.query)
+    )
+    alone = {"data": [inv.to_dict() for inv in result.invoices]}
+    assert alone["data"]
+    assert not strangers(twin, alone)
+    for outcome in (source(body), {"complete": result.complete, "note": result.note}):
+        if not outcome["complete"]:
+            assert "other customers" in outcome["note"]
 
 
 async def test_cache_lifetimes_follow_the_adapters_policy(
