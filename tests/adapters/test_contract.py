@@ -105,7 +105,7 @@ async def test_list_pages_to_the_end_without_duplicates(gateway_for, up):
 
 
 async def test_get_reads_one_invoice(gateway_for, up):
-    """One invoice by canonical id is the one listed, with the same identity."""
+    """One invoice by canonical id, with its identity; an id that does not exist is 404."""
     client = await gateway_for()
     resp = await client.get(item_path(up), headers=AUTH)
     body = await resp.json()
@@ -137,7 +137,7 @@ async def test_document_is_a_pdf_or_a_404(gateway_for, up):
 
 
 async def test_unknown_upstream_status_maps_to_unknown(gateway_for, up):
-    """A status word nobody mapped is `unknown` (and nothing is owed is guessed), never a guess."""
+    """A status word nobody mapped reads `unknown`, and then no amount due is claimed."""
     client = await gateway_for()
     if up.contract.unknown_status is not None:
         up.set_fault(
