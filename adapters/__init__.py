@@ -4,14 +4,14 @@ Modules are imported on first use, so a deployment pays only for the providers i
 configures. This is the only list of vendors; the core reaches adapters through it. Each
 loader hands back the core's type for it (`gateway.upstream.providers`: `AdapterFactory`,
 `ConnectionKeys`, `DemoBuilder`, `Authorizer`) after checking what it imported, so a
-module of the wrong shape is a `ConfigError` naming it; each adapter module proves its
-factory's type to mypy (`_conforms`).
+module of the wrong shape is a `ConfigError` naming it; mypy proves each registered
+module's types (`_PROOF`, read by the type checker only).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from gateway.errors import ConfigError
 from gateway.upstream.providers import (
@@ -34,6 +34,24 @@ SIMULATORS: dict[str, str] = {
 AUTHORIZERS: dict[str, str] = {
     "xarios": "adapters.xarios.authorize:run",
 }
+
+if (
+    TYPE_CHECKING
+):  # mypy proves each registered module's shapes; a provider joins here too
+    from adapters.fintera import adapter as fintera
+    from adapters.fintera import simulator as fintera_sim
+    from adapters.hubsoft import adapter as hubsoft
+    from adapters.hubsoft import simulator as hubsoft_sim
+    from adapters.xarios import adapter as xarios
+    from adapters.xarios import authorize as xarios_auth
+    from adapters.xarios import simulator as xarios_sim
+
+    _PROOF: tuple[tuple[AdapterFactory, ConnectionKeys, DemoBuilder], ...] = (
+        (hubsoft.create, hubsoft.KEYS, hubsoft_sim.demo_upstream),
+        (xarios.create, xarios.KEYS, xarios_sim.demo_upstream),
+        (fintera.create, fintera.KEYS, fintera_sim.demo_upstream),
+    )
+    _AUTHORIZERS: tuple[Authorizer, ...] = (xarios_auth.run,)
 
 
 def known_providers() -> list[str]:

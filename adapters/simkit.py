@@ -129,6 +129,11 @@ class FaultBoard:
     requests: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(3))
 
+    @classmethod
+    def for_api(cls, known: frozenset[str]) -> FaultBoard:
+        """A board whose faults hit only the API (`/api/...`), not the login or files."""
+        return cls(known, scope=re.compile(r"^/api/"))
+
     def set(
         self,
         name: str,

@@ -21,18 +21,15 @@ from adapters.fintera.payloads import Person, Receivable
 from gateway.errors import NotFoundError, UpstreamNotFoundError, UpstreamProtocolError
 from gateway.invoices.accounts import SaleAccount, SaleAccountDraft
 from gateway.invoices.models import Invoice, JSONDict
-from gateway.upstream.kit.checks import missing_secrets, raise_problems
+from gateway.upstream.kit.checks import match_remote_id, missing_secrets, raise_problems
 from gateway.upstream.kit.parse import MappingError
+from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.providers import (
-    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
     SourceResult,
-    map_one,
-    map_rows,
-    settled_ttl,
 )
 
 REMOTE_ID_RE = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
@@ -114,9 +111,7 @@ class FinteraAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One receivable by `<entity>-<id>`, with its person looked up."""
-        match = REMOTE_ID_RE.fullmatch(remote_id)
-        if match is None:
-            raise NotFoundError(f"no Fintera receivable {remote_id!r}")
+        match = match_remote_id(REMOTE_ID_RE, remote_id, "Fintera receivable")
         entity, ident = match.groups()
         path = f"/entities/{entity}/receivable_accounts/{ident}"
         wrapped = await self._client.get(path)
@@ -231,9 +226,7 @@ class FinteraAdapter:
 
 
 def _sale_id(remote_id: str) -> str:
-    if not SALE_ID_RE.fullmatch(remote_id):
-        raise NotFoundError(f"no Fintera sale account {remote_id!r}")
-    return remote_id
+    return match_remote_id(SALE_ID_RE, remote_id, "Fintera sale account").group()
 
 
 def _due_search(start: date | None, end: date | None) -> dict[str, str]:
@@ -268,6 +261,3 @@ def create(ctx: ProviderContext) -> FinteraAdapter:
         ctx.settings.max_pages,
     )
     return FinteraAdapter(ctx, client, list(entities))
-
-
-_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -21,20 +21,17 @@ from adapters.hubsoft.mapping import owned_by, parse_date, to_invoice
 from adapters.hubsoft.payloads import InvoiceRow
 from gateway.errors import NotFoundError
 from gateway.invoices.models import Customer, Invoice, InvoiceStatus
-from gateway.upstream.kit.checks import missing_secrets, raise_problems
+from gateway.upstream.kit.checks import match_remote_id, missing_secrets, raise_problems
 from gateway.upstream.kit.parse import MappingError
+from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.origin import Link
 from gateway.upstream.paging import PageWalk
 from gateway.upstream.providers import (
-    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
     SourceResult,
-    map_one,
-    map_rows,
-    settled_ttl,
 )
 
 REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
@@ -105,9 +102,7 @@ class HubsoftAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """Find one invoice among its customer's (the id carries the customer)."""
-        match = REMOTE_ID_RE.fullmatch(remote_id)
-        if match is None:
-            raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
+        match = match_remote_id(REMOTE_ID_RE, remote_id, "Hubsoft invoice")
         prefix, termo, invoice_id = match.groups()
         busca = {"doc": "cpf_cnpj", "svc": "id_cliente_servico"}.get(
             prefix or "", "codigo_cliente"
@@ -274,6 +269,3 @@ def create(ctx: ProviderContext) -> HubsoftAdapter:
         password=secrets["password"],
     )
     return HubsoftAdapter(ctx, HubsoftClient(ctx.http, ctx.tokens, credentials))
-
-
-_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -25,10 +25,10 @@ from gateway.invoices.models import (
     settle_amounts,
 )
 from gateway.upstream.kit.parse import (
-    MappingError,
     day,
     digits,
     money,
+    objects,
     required_text,
     text,
 )
@@ -75,23 +75,18 @@ def to_lines(raw: InvoiceRow) -> tuple[InvoiceLine, ...]:
     """`detalhamento` (object or array) or `cobrancas` as invoice lines."""
     items = raw.get("detalhamento")
     if items is None:
-        items = raw.get("cobrancas") or []
-    if isinstance(items, dict):
-        items = [items]
-    if not isinstance(items, list):
-        raise MappingError("detalhamento", "neither an object nor an array")
-    lines = []
-    for entry in items:
-        if not isinstance(entry, dict):
-            raise MappingError("detalhamento", "an entry is not an object")
-        item = cast("LineItem", entry)
-        lines.append(
-            InvoiceLine(
-                text(item.get("descricao"), "detalhamento.descricao") or "",
-                money(item.get("valor"), "detalhamento.valor"),
-            )
+        items = raw.get("cobrancas") or None
+    return tuple(
+        InvoiceLine(
+            text(item.get("descricao"), "detalhamento.descricao") or "",
+            money(item.get("valor"), "detalhamento.valor"),
         )
-    return tuple(lines)
+        for item in map(_line, objects(items, "detalhamento", lone=True))
+    )
+
+
+def _line(entry: dict[str, object]) -> LineItem:
+    return cast("LineItem", entry)
 
 
 def _block(raw: InvoiceRow) -> CustomerBlock | None:

@@ -61,9 +61,7 @@ class HubsoftSimulator:
     seed: int = 7
     customers: int = 40
     token_lifetime_s: int = 2_592_000
-    board: FaultBoard = field(
-        default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
-    )
+    board: FaultBoard = field(default_factory=lambda: FaultBoard.for_api(FAULTS))
     logins: int = 0
 
     def __post_init__(self) -> None:

@@ -18,20 +18,23 @@ from typing import Any
 
 from adapters.xarios.client import XariosClient, XariosCredentials
 from adapters.xarios.mapping import parse_detail_zip, to_invoice
-from adapters.xarios.payloads import BillingItem
-from gateway.errors import NotFoundError, UpstreamProtocolError
-from gateway.invoices.models import Invoice, InvoiceStatus, JSONDict
-from gateway.upstream.kit.checks import http_url, missing_secrets, raise_problems
+from adapters.xarios.payloads import BillingItem, Detail
+from gateway.errors import UpstreamProtocolError
+from gateway.invoices.models import Invoice, InvoiceStatus
+from gateway.upstream.kit.checks import (
+    http_url,
+    match_remote_id,
+    missing_secrets,
+    raise_problems,
+)
 from gateway.upstream.kit.parse import MappingError
+from gateway.upstream.kit.rows import map_one, map_rows
 from gateway.upstream.providers import (
-    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
     SourceResult,
-    map_one,
-    map_rows,
 )
 
 DEFAULT_AUTH_URL = "https://login.xarios.cloud"
@@ -103,8 +106,7 @@ class XariosAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice with its detail lines (the detail ZIP is read alongside)."""
-        if not REMOTE_ID_RE.fullmatch(remote_id):
-            raise NotFoundError(f"no Xarios invoice {remote_id!r}")
+        match_remote_id(REMOTE_ID_RE, remote_id, "Xarios invoice")
         raw, archive = await asyncio.gather(
             self._client.invoice(remote_id), self._client.detail_zip(remote_id)
         )
@@ -126,15 +128,14 @@ class XariosAdapter:
     @contextlib.asynccontextmanager
     async def open_document(self, remote_id: str) -> AsyncIterator[Document]:
         """The invoice summary PDF, streamed."""
-        if not REMOTE_ID_RE.fullmatch(remote_id):
-            raise NotFoundError(f"no Xarios invoice {remote_id!r}")
+        match_remote_id(REMOTE_ID_RE, remote_id, "Xarios invoice")
         async with self._client.summary(remote_id) as body:
             yield Document.streamed(body, "application/pdf")
 
     def _map(
         self,
         raw: BillingItem,
-        detail: JSONDict | None = None,
+        detail: Detail | None = None,
         *,
         document: str | None = None,
     ) -> Invoice:
@@ -183,6 +184,3 @@ def create(ctx: ProviderContext) -> XariosAdapter:
     )
     client = XariosClient(ctx.http, ctx.http_for(auth_url), ctx.tokens, credentials)
     return XariosAdapter(ctx, client, tenants)
-
-
-_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -22,16 +22,15 @@ import zlib
 from datetime import date
 from typing import cast
 
-from adapters.xarios.payloads import BillingItem, FoldedDetail, FoldedItem
+from adapters.xarios.payloads import BillingItem, Detail, FoldedDetail, FoldedItem
 from gateway.invoices.models import (
     BillingPeriod,
     Customer,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
-    JSONDict,
 )
-from gateway.upstream.kit.parse import MappingError, day, folded, money, text
+from gateway.upstream.kit.parse import MappingError, day, folded, money, objects, text
 
 PROVIDER = "xarios"
 MAX_DETAIL_JSON_BYTES = 20 * 1024 * 1024
@@ -52,12 +51,8 @@ def invoice_id(raw: BillingItem) -> str:
 
 def to_lines(items: object) -> tuple[InvoiceLine, ...]:
     """Detail `invoiceItems` as lines: product tag (and quantity when not 1) and value."""
-    if not isinstance(items, list):
-        raise MappingError("invoiceItems", "not a list")
     lines = []
-    for entry in items:
-        if not isinstance(entry, dict):
-            raise MappingError("invoiceItems", "an entry is not an object")
+    for entry in objects(items, "invoiceItems"):
         item = cast("FoldedItem", folded(entry))
         name = str(item.get("producttagname") or f"item {item.get('id', '?')}")
         quantity = item.get("quantity")
@@ -73,7 +68,7 @@ def to_invoice(
     connection: str,
     currency: str | None,
     document: str | None = None,
-    detail: JSONDict | None = None,
+    detail: Detail | None = None,
 ) -> Invoice:
     """Map a list/get item, enriched by the detail JSON when it was fetched."""
     start = parse_day(raw.get("billingPeriodStart"), "billingPeriodStart")
@@ -97,11 +92,11 @@ def to_invoice(
         issue_date=parse_day(facts.get("invoicedate"), "invoiceDate"),
         billing_period=BillingPeriod(start, end) if start and end else None,
         lines=to_lines(facts.get("invoiceitems")) if detail is not None else (),
-        remote=cast("JSONDict", raw) if detail is None else {**raw, "detail": detail},
+        remote={**raw} if detail is None else {**raw, "detail": detail},
     )
 
 
-def parse_detail_zip(data: bytes) -> JSONDict:
+def parse_detail_zip(data: bytes) -> Detail:
     """The detail JSON out of the detail ZIP (which also holds a simplified CSV)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

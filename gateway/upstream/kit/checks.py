@@ -1,16 +1,18 @@
-"""What an adapter's factory checks of its connection before building anything.
+"""What an adapter checks before it calls its upstream: its connection, a remote id.
 
 A factory gathers every problem of its connection and raises one `ConfigError` with all
-of them, so an operator fixes the configuration in one pass. The messages name the
-setting (`secrets.client_id`), never a value.
+of them, so an operator fixes the configuration in one pass; the messages name the
+setting (`secrets.client_id`), never a value. A remote id is matched whole against the
+shape the upstream issues before it goes into a URL: anything else does not exist there.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from gateway.config.settings import ConnectionSettings
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, NotFoundError
 
 
 def missing_secrets(
@@ -38,3 +40,11 @@ def raise_problems(problems: list[str]) -> None:
     """Raise the connection's problems as one `ConfigError`, if there are any."""
     if problems:
         raise ConfigError(problems)
+
+
+def match_remote_id(pattern: re.Pattern[str], value: str, what: str) -> re.Match[str]:
+    """`value` matched whole by `pattern`, else `NotFoundError` ("no <what> '<value>'")."""
+    match = pattern.fullmatch(value)
+    if match is None:
+        raise NotFoundError(f"no {what} {value!r}")
+    return match

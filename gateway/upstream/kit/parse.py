@@ -3,7 +3,7 @@
 Every adapter's mapping reads the same few shapes out of vendor JSON, and must refuse the
 same way: a value of a shape its contract does not allow raises `MappingError` naming the
 field (never the payload), which the row path turns into a dropped-and-counted row on a
-list or a 502 on an item (`gateway.upstream.providers.map_rows`/`map_one`). Pure: no
+list or a 502 on an item (`gateway.upstream.kit.rows`). Pure: no
 I/O, no clock. Money is `Decimal`, never float; a locale form (`200,0`) is refused rather
 than guessed; a date is the calendar date written, with no time-zone conversion.
 """
@@ -123,6 +123,18 @@ def digits(raw: object, field: str) -> str | None:
     value = text(raw, field)
     found = re.sub(r"[^0-9]", "", value) if value else ""
     return found or None
+
+
+def objects(raw: object, field: str, *, lone: bool = False) -> list[dict[str, object]]:
+    """A JSON array of objects (null is empty); `lone` also takes one bare object."""
+    if raw is None:
+        return []
+    items = [raw] if lone and isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise MappingError(field, "not an array" + (" nor an object" if lone else ""))
+    if not all(isinstance(item, dict) for item in items):
+        raise MappingError(field, "an entry is not an object")
+    return items
 
 
 def folded(raw: Mapping[str, object]) -> dict[str, object]:
