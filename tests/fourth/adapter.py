@@ -6,6 +6,7 @@ core's row path (`map_rows`/`map_one`: a bad row dropped and counted, a bad item
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date
@@ -17,13 +18,15 @@ from gateway.upstream import providers as p
 from gateway.upstream.kit import checks, parse, rules
 from gateway.upstream.kit.bearer import BearerAuth
 from gateway.upstream.kit.oauth2 import OAuth2Grants, OAuthClient
+from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.paging import PageWalk
 
 SECRETS = ("client_id", "client_secret", "username", "password")
 KEYS = p.ConnectionKeys(secrets=frozenset(SECRETS))
 KNOWN = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.CANCELLED)
 STATUS_MAP = {status.value: status for status in KNOWN}  # the upstream's words are ours
-INVOICES = "/v2/invoices"
+INVOICES = "/api/v2/invoices"
+REMOTE_ID = re.compile(r"[A-Z0-9]{1,20}")
 
 
 def to_invoice(row: dict[str, Any], connection: str, today: date) -> Invoice:
@@ -57,7 +60,7 @@ def to_invoice(row: dict[str, Any], connection: str, today: date) -> Invoice:
 class FourthAdapter:
     """Invoices of one fourth-provider account."""
 
-    cache_ttl = staticmethod(p.settled_ttl)  # the shared policy: settled ones kept long
+    cache_ttl = staticmethod(settled_ttl)  # the shared policy: settled ones kept long
 
     def __init__(self, ctx: p.ProviderContext) -> None:
         """Password grant and bearer auth; a connection missing a credential is refused."""
@@ -77,26 +80,27 @@ class FourthAdapter:
     async def list_invoices(self, query: p.InvoiceQuery) -> p.SourceResult:
         """Every page of the customer's invoices; each row re-checked to be theirs."""
         asked = str(query.customer_document)
-        rows: list[object] = []
+        records: list[object] = []
         walk, page = PageWalk(self._ctx.settings.max_pages), 1
         while walk.visit(str(page)):
             body = await self._get(INVOICES, INVOICES, document=asked, page=str(page))
             if not isinstance(found := body.get("invoices"), list):
                 raise self._protocol(INVOICES, "invoices is not a list")
-            rows += walk.fresh(found)
+            records += walk.fresh(found)
             if not isinstance(following := body.get("next_page"), int):
                 break
             page = following
         theirs = lambda row: row.get("document") == asked  # noqa: E731
-        return p.map_rows(rows, self._mapper(), self._ctx, walk.stopped, belongs=theirs)
+        return map_rows(
+            records, self._mapper(), self._ctx, walk.stopped, belongs=theirs
+        )
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice by id; a 404 upstream is `NotFoundError`."""
-        if not remote_id.isalnum():
-            raise NotFoundError(f"no invoice {remote_id!r}")
+        checks.match_remote_id(REMOTE_ID, remote_id, "invoice")
         label = INVOICES + "/{id}"
         body = await self._get(f"{INVOICES}/{remote_id}", label)
-        return p.map_one(body.get("invoice"), self._mapper(), self._ctx, label)
+        return map_one(body.get("invoice"), self._mapper(), self._ctx, label)
 
     def open_document(self, remote_id: str) -> AbstractAsyncContextManager[p.Document]:
         """This upstream keeps no documents."""

@@ -19,7 +19,7 @@ def contract(today: date) -> ProviderContract:
         query={"customer_document": maria},
         expected=frozenset(owned),
         item=owned[0],
-        list_path=r"^/v2/invoices$",
+        list_path=r"^/api/v2/invoices$",
         bad_value={"total": "lots"},
         foreign_rows=("rewrite_row", {"document": "98765432100"}),
         unknown_status={"state": "disputed"},

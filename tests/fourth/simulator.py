@@ -1,13 +1,12 @@
 """A tiny billing API for the test-only fourth provider: password grant, paged invoices.
 
-`POST /oauth/token` (password grant) issues bearer tokens; `GET /v2/invoices?document=`
+`POST /oauth/token` (password grant) issues bearer tokens; `GET /api/v2/invoices?document=`
 lists a customer's invoices five a page, the next page's number in the body;
-`/v2/invoices/{id}` reads one. No documents. simkit's faults and request log.
+`/api/v2/invoices/{id}` reads one. No documents. simkit's faults and request log.
 """
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,9 +31,7 @@ class FourthSimulator:
     """Two customers with a dozen invoices each, due two weeks apart."""
 
     today: date
-    board: FaultBoard = field(
-        default_factory=lambda: FaultBoard(frozenset(), scope=re.compile(r"^/v2/"))
-    )
+    board: FaultBoard = field(default_factory=lambda: FaultBoard.for_api(frozenset()))
     tokens: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -55,8 +52,8 @@ class FourthSimulator:
         """The aiohttp application."""
         app = web.Application(middlewares=[self.board.middleware])
         app.router.add_post("/oauth/token", self._token)
-        app.router.add_get("/v2/invoices", self._invoices)
-        app.router.add_get("/v2/invoices/{id}", self._invoices)
+        app.router.add_get("/api/v2/invoices", self._invoices)
+        app.router.add_get("/api/v2/invoices/{id}", self._invoices)
         self.board.add_admin_routes(app)
         return app
 
