@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.config.settings import Secret
 from gateway.invoices.models import InvoiceStatus
 from gateway.upstream.providers import InvoiceQuery, SourceResult
 from tests.providers import Upstream, provider_names
@@ -177,8 +178,7 @@ async def test_401_refreshes_once_and_retries_once(gateway_for, up):
 async def test_refused_credentials_fail_without_a_storm(gateway_for, up):
     """Wrong secrets: an `auth` error naming the connection, after a handful of calls."""
     wrong = {
-        k: v.__class__("wrong-" + v.reveal())
-        for k, v in up.connection().secrets.items()
+        k: Secret("wrong-" + v.reveal()) for k, v in up.connection().secrets.items()
     }
     client = await gateway_for(secrets=wrong)
     for attempt in (1, 2):
@@ -287,8 +287,7 @@ async def test_cache_lifetimes_follow_the_adapters_policy(
 async def test_no_secret_in_any_error_answer_or_log(gateway_for, up):
     """Refusals, failures and broken records: no secret in an answer or a log line."""
     wrong = {
-        k: v.__class__("wrong-" + v.reveal())
-        for k, v in up.connection().secrets.items()
+        k: Secret("wrong-" + v.reveal()) for k, v in up.connection().secrets.items()
     }
     secrets = up.secret_values() + [s.reveal() for s in wrong.values()]
     texts = []
