@@ -1,4 +1,4 @@
-"""The adapter kit's auth: OAuth2 grants and the bearer authenticator, on real simulators.
+"""The adapter kit's auth: OAuth2 grants, bearer and static credentials, on simulators.
 
 Hubsoft's simulator speaks the password grant (JSON body), Xarios' the authorization-code
 and rotating refresh-token grants (form body); both answer 401 to a dead bearer token.
@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from adapters.fintera.simulator import ACCOUNTS, API_TOKEN
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from adapters.xarios.simulator import CLIENT_ID as X_ID
 from adapters.xarios.simulator import CLIENT_SECRET as X_SECRET
@@ -20,6 +21,7 @@ from gateway.upstream.http import UpstreamClient
 from gateway.upstream.kit.bearer import BearerAuth
 from gateway.upstream.kit.consent import loopback_redirect
 from gateway.upstream.kit.oauth2 import OAuth2Grants, OAuthClient
+from gateway.upstream.kit.static import StaticAuth
 
 REDIRECT = "http://127.0.0.1:8765/cb"
 
@@ -185,3 +187,18 @@ def test_the_consent_redirect_must_be_loopback():
     ):
         with pytest.raises(ConfigError, match="redirect_uri"):
             loopback_redirect({"redirect_uri": bad})
+
+
+async def test_static_auth_sends_its_headers_and_never_retries_a_401(
+    session, fintera_url, fintera_sim
+):
+    """Fixed credentials reach the upstream as set; a refused one is final, asked once."""
+    account = str(ACCOUNTS[0]["account"]["id"])
+    good = StaticAuth.basic(Secret(API_TOKEN), "X", ACCOUNT_ID=account)
+    http = funnel(session, fintera_url)
+    assert (await http.request("GET", "/entities.json", auth=good)).status == 200
+    bad = StaticAuth.basic(Secret("not-the-token"), "X", ACCOUNT_ID=account)
+    with pytest.raises(UpstreamAuthError) as caught:
+        await http.request("GET", "/entities.json", auth=bad)
+    assert "not-the-token" not in str(caught.value)
+    assert len(fintera_sim.calls("/entities")) == 2

@@ -22,7 +22,7 @@ from gateway.errors import NotFoundError, UpstreamNotFoundError, UpstreamProtoco
 from gateway.invoices.accounts import SaleAccount, SaleAccountDraft
 from gateway.invoices.models import Invoice, JSONDict
 from gateway.upstream.kit.checks import match_remote_id, missing_secrets, raise_problems
-from gateway.upstream.kit.parse import MappingError
+from gateway.upstream.kit.parse import MappingError, required_text
 from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.providers import (
     ConnectionKeys,
@@ -77,7 +77,8 @@ class FinteraAdapter:
                 },
             )
             people = {
-                str(p.get("id")): p for p in (mapping.person_of(r) for r in found.rows)
+                required_text(p.get("id"), "person.id"): p
+                for p in (mapping.person_of(r) for r in found.rows)
             }
             if query.customer_id:
                 people = {k: v for k, v in people.items() if k == query.customer_id}

@@ -143,9 +143,8 @@ class HubsoftAdapter:
         )
         if not url:
             raise NotFoundError(f"Hubsoft invoice {remote_id!r} has no boleto document")
-        link = Link(url)
         async with self._ctx.http.stream(
-            "GET", link, label="/pdf/fatura/{token}"
+            "GET", Link(url), label="/pdf/fatura/{token}"
         ) as body:
             yield Document.streamed(body, "application/pdf")
 

@@ -82,7 +82,7 @@ class HubsoftClient:
         pending_only: bool,
         start: date | None = None,
         end: date | None = None,
-    ) -> list[Any]:
+    ) -> list[object]:
         """`/cliente/financeiro`, oldest due date first, at most `ROW_CAP` rows."""
         params = {
             "busca": busca,
@@ -115,10 +115,10 @@ class HubsoftClient:
             raise self._protocol(TENANT_INVOICES, "paginacao.ultima_pagina missing")
         return TenantPage(self._rows_of(TENANT_INVOICES, payload, "faturas"), last)
 
-    async def _rows(self, path: str, params: dict[str, str], key: str) -> list[Any]:
+    async def _rows(self, path: str, params: dict[str, str], key: str) -> list[object]:
         return self._rows_of(path, await self._envelope(path, params), key)
 
-    def _rows_of(self, path: str, payload: dict[str, Any], key: str) -> list[Any]:
+    def _rows_of(self, path: str, payload: dict[str, Any], key: str) -> list[object]:
         """The payload list; rows are checked one by one by the adapter."""
         rows = payload.get(key)
         if not isinstance(rows, list):

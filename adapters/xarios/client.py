@@ -64,7 +64,7 @@ class XariosClient:
         """Refresh-token grant with the newest refresh token known (stored, configured)."""
         return await self.grants.refresh_newest(previous, self._initial_refresh)
 
-    async def list_invoices(self) -> list[Any]:
+    async def list_invoices(self) -> list[object]:
         """`GET /billingdata`: every invoice of the account (no paging documented)."""
         data = await self._data(BILLING)
         if not isinstance(data, list):
@@ -73,7 +73,7 @@ class XariosClient:
             )
         return data
 
-    async def invoice(self, invoice_id: str) -> dict[str, Any]:
+    async def invoice(self, invoice_id: str) -> dict[str, object]:
         """`GET /billingdata/{id}`; 404 becomes `UpstreamNotFoundError`."""
         data = await self._data(f"{BILLING}/{invoice_id}")
         if not isinstance(data, dict):
