@@ -424,10 +424,12 @@ def _now() -> str:
     )
 
 
-def demo_upstream(today: date | None = None) -> DemoUpstream:
+def demo_upstream(
+    today: date | None = None, sim: XariosSimulator | None = None
+) -> DemoUpstream:
     """The simulator and the connection pointing at it; tenant 1 billed to Maria's CPF."""
     today = today or utc_today()
-    sim = XariosSimulator(today=today)
+    sim = sim or XariosSimulator(today=today)
     index = today.year * 12 + today.month - 3
     first = date(index // 12, index % 12 + 1, 1)
     return DemoUpstream(
