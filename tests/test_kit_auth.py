@@ -129,6 +129,23 @@ async def test_refresh_newest_tries_an_operators_new_consent_once(
     assert xarios_sim.token_calls == 2
 
 
+async def test_a_refused_refresh_token_is_never_presented_again_when_also_configured(
+    session, xarios_url, xarios_sim
+):
+    """Stored and configured are the same refused token: one grant call, then the advice.
+
+    Presenting it a second time is a refresh-token reuse (it revokes a consent upstream).
+    """
+    grants = xarios_grants(session, xarios_url)
+    first = Secret(xarios_sim.issue_refresh_token())
+    await grants.refresh(first)  # rotated: `first` is spent from now on
+    spent = Token(Secret("a"), 0.0, 1.0, first)
+    calls = xarios_sim.token_calls
+    with pytest.raises(UpstreamAuthError, match="refresh token grant refused"):
+        await grants.refresh_newest(spent, configured=Secret(first.reveal()))
+    assert xarios_sim.token_calls - calls == 1
+
+
 async def test_without_any_refresh_token_a_human_must_consent(session, xarios_url):
     """No stored and no configured refresh token: an auth error with the advice."""
     with pytest.raises(UpstreamAuthError, match="no refresh token: consent"):

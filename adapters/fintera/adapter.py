@@ -67,6 +67,7 @@ class FinteraAdapter:
     async def list_invoices(self, query: InvoiceQuery) -> SourceResult:
         """Receivables of the person(s) asked for, in every entity."""
         people: dict[str, Person] = {}
+        left_out: str | None = None
         if query.customer_document:
             found = await self._client.get_all(
                 "/people",
@@ -76,14 +77,20 @@ class FinteraAdapter:
                     )
                 },
             )
-            people = {
-                required_text(p.get("id"), "person.id"): p
-                for p in (mapping.person_of(r) for r in found.rows)
-            }
+            people, others = _people_with(
+                query.customer_document, [mapping.person_of(r) for r in found.rows]
+            )
+            if others:
+                # The search is the upstream's filter, never trusted: a person whose
+                # record does not state the asked document lends no receivable.
+                self._ctx.log.warning(
+                    "people_of_others", connection=self._ctx.settings.id, count=others
+                )
+                left_out = f"{others} person(s) of other customers left out"
             if query.customer_id:
                 people = {k: v for k, v in people.items() if k == query.customer_id}
             if not people:
-                return SourceResult(())
+                return SourceResult((), complete=not others, note=left_out)
         search = _due_search(query.due_from, query.due_to)
         person_ids: list[str | None] = list(people) or [query.customer_id]
         pages = await asyncio.gather(
@@ -97,7 +104,8 @@ class FinteraAdapter:
             )
         )
         rows = [mapping.receivable(r) for page in pages for r in page.rows]
-        note = next((p.stopped for p in pages if p.stopped), None)
+        stopped = next((p.stopped for p in pages if p.stopped), None)
+        note = "; ".join(filter(None, (stopped, left_out))) or None
         asked = {pid for pid in person_ids if pid is not None}
 
         def belongs(raw: Receivable) -> bool:
@@ -224,6 +232,13 @@ class FinteraAdapter:
             page = await self._client.get_all("/entities")
             self._entities = [int(mapping.unwrap(r, "entity")["id"]) for r in page.rows]
         return self._entities
+
+
+def _people_with(document: str, found: list[Person]) -> tuple[dict[str, Person], int]:
+    """The found people (by id) whose record states `document`; how many did not."""
+    theirs = [p for p in found if mapping.person_document(p) == document]
+    people = {required_text(p.get("id"), "person.id"): p for p in theirs}
+    return people, len(found) - len(theirs)
 
 
 def _sale_id(remote_id: str) -> str:

@@ -117,18 +117,24 @@ def person_of(item: object) -> Person:
     return cast("Person", unwrap(item, "person"))
 
 
-def to_customer(person: Person | None, person_id: object) -> Customer:
-    """A person (customer) record, or just its id when it was not looked up."""
-    if person is None:
-        return Customer(remote_id=None if person_id is None else str(person_id))
-    found = text(
+def person_document(person: Person) -> str | None:
+    """The person's CPF/CNPJ as digits (the digits-only twin first), None if unstated."""
+    return text(
         person.get("federation_subscription_number_only_numbers"),
         "federation_subscription_number_only_numbers",
     ) or digits(
         person.get("federation_subscription_number"), "federation_subscription_number"
     )
+
+
+def to_customer(person: Person | None, person_id: object) -> Customer:
+    """A person (customer) record, or just its id when it was not looked up."""
+    if person is None:
+        return Customer(remote_id=None if person_id is None else str(person_id))
     return Customer(
-        str(person.get("id", person_id)), found, text(person.get("name"), "name")
+        str(person.get("id", person_id)),
+        person_document(person),
+        text(person.get("name"), "name"),
     )
 
 
