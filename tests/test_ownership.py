@@ -42,6 +42,24 @@ async def test_hubsoft_rows_of_other_customers_are_dropped_and_counted(
     assert "other customers left out" in source["note"]
 
 
+async def test_hubsoft_rows_that_do_not_state_the_document_are_not_served(
+    gateway_factory, hubsoft_url, hubsoft_sim
+):
+    """Hubsoft ignoring its filter AND leaving `cpf_cnpj` out: nothing can be shown Maria's.
+
+    A `cliente` block that does not state the identifier asked for cannot be told apart
+    from another customer's row; such rows are dropped and counted, never stamped with
+    the asked document.
+    """
+    client = await gateway_factory(make_settings(hubsoft_connection(hubsoft_url)))
+    hubsoft_sim.board.set("ignore_filter")
+    hubsoft_sim.board.set("rewrite_rows", {"cpf_cnpj": None})
+    data, source = await listed(client, f"customer_document={DOC}")
+    assert data == []
+    assert source["complete"] is False
+    assert "other customers left out" in source["note"]
+
+
 async def test_hubsoft_item_route_refuses_another_customers_row(
     gateway_factory, hubsoft_url, hubsoft_sim
 ):

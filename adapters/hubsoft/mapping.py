@@ -117,8 +117,11 @@ def owned_by(
 ) -> bool:
     """Whether the row's own `cliente` block names the customer asked for.
 
-    Each given identifier must match where the row states it. A row without a `cliente`
-    block (the older shape) states no owner and stands for the customer searched.
+    Every identifier asked for must be stated by the block and match: a block that leaves
+    one out cannot be told apart from another customer's row (an upstream that ignored
+    its filter and dropped the field), so the row is not served. A row without a
+    `cliente` block at all (the older shape) states no owner and stands for the
+    customer searched.
     """
     block = _block(raw)
     if block is None:
@@ -132,9 +135,7 @@ def owned_by(
         (code, text(block.get("codigo_cliente"), "cliente.codigo_cliente")),
         (service, text(service_id, "cliente.servico.id_cliente_servico")),
     ]
-    return all(
-        asked is None or found is None or asked == found for asked, found in stated
-    )
+    return all(asked is None or asked == found for asked, found in stated)
 
 
 def to_status(
