@@ -102,11 +102,9 @@ def _list_request(
 def _count(request: web.Request, outcomes: Sequence[SourceOutcome]) -> None:
     """Put the sources' outcomes in the request's log line and the metrics."""
     request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in outcomes)
-    counter = request.app[METRICS].sources
+    metrics = request.app[METRICS]
     for s in outcomes:
-        counter.labels(
-            s.connection, s.status, "true" if s.from_cache else "false"
-        ).inc()
+        metrics.source(s.connection, s.status, s.from_cache)
 
 
 def _report(

@@ -3,7 +3,12 @@
 A page is kept under the raw query string and the caller's visibility (its connections
 and, for an end user, its customers' documents), and is served again only while every
 cache entry it was built from is still the one the cache holds (same `fetched_at`, read
-in one backend call: one Redis round trip) and still fresh. Only answers whose every
+in one backend call: one Redis round trip, shared by the requests that ask for the same
+page while it is under way) and still fresh. With Redis, where another replica may store
+a newer version, a page checked less than `RECHECK_S` ago and untouched by this process's
+own writes since is served without asking again: for that long at most, a replica may
+serve the version it verified instead of one another replica stored since (both within
+their freshness, each with its own true `fetched_at` and ages). Only answers whose every
 source was ok and fresh (or skipped) are kept: a stale, failed or timed-out source always
 takes the full path, so stale-while-revalidate, stale-if-error and their reasons are
 exactly what they were. Ages are not kept: `sources` is rendered at each hit from the
@@ -12,8 +17,10 @@ entries' `fetched_at`, so `age_s` moves with the clock as on the full path.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
+import time
 from collections import OrderedDict
 from typing import TypeAlias
 
@@ -25,13 +32,23 @@ PageKey: TypeAlias = tuple[str, frozenset[str] | None, frozenset[str] | None]
 """(raw query string, the caller's connections, the caller's customer documents)."""
 MAX_PAGES = 4096
 MAX_PAGE_BYTES = 32 * 1024 * 1024
+RECHECK_S = 0.1  # a Redis-backed page's version check holds this long (monotonic)
 PAGE_OVERHEAD = 512  # bytes a page and each of its sources cost besides the body
 
 
 class Page:
     """A serialized answer: everything but `sources`, which carries ages, is bytes."""
 
-    __slots__ = ("_ages", "_tail", "etag", "fresh_until", "head", "sources", "stamps")
+    __slots__ = (
+        "_ages",
+        "_tail",
+        "checked",
+        "etag",
+        "fresh_until",
+        "head",
+        "sources",
+        "stamps",
+    )
 
     def __init__(
         self, head: bytes, sources: tuple[SourceOutcome, ...], etag: str
@@ -48,6 +65,8 @@ class Page:
         self.fresh_until = min(ends) if ends else -math.inf
         self._ages: tuple[int, ...] | None = None
         self._tail = b""
+        # When its entries were last found unchanged: (monotonic time, loader.writes).
+        self.checked = (-math.inf, -1)
 
     @classmethod
     def of(cls, result: ListResult, include_remote: bool, etag: str) -> Page:
@@ -123,6 +142,8 @@ class PageCache:
         self._loader = loader
         self._pages: OrderedDict[PageKey, Page] = OrderedDict()
         self._sizes: dict[PageKey, int] = {}
+        self._checks: dict[PageKey, asyncio.Future[bool]] = {}
+        self._recheck_s = 0.0 if loader.local else RECHECK_S
         self._max_pages = max_pages
         self._max_bytes = max_bytes
         self.bytes = 0
@@ -132,13 +153,53 @@ class PageCache:
         page = self._pages.get(key)
         if page is None:
             return None
-        if self._loader.now() >= page.fresh_until or (
-            await self._loader.stamps(list(page.stamps)) != list(page.stamps.values())
+        if self._loader.now() >= page.fresh_until or not await self._verified(
+            key, page
         ):
-            self._drop(key)
+            if self._pages.get(key) is page:
+                self._drop(key)
             return None
         self._pages.move_to_end(key)
         return page
+
+    async def _verified(self, key: PageKey, page: Page) -> bool:
+        """Checked just now (and nothing written here since), or checked again."""
+        at, writes = page.checked
+        if writes == self._loader.writes and time.monotonic() - at < self._recheck_s:
+            return True
+        checked = (time.monotonic(), self._loader.writes)
+        same = await self._current(key, page)
+        if same:
+            page.checked = checked
+        return same
+
+    async def _current(self, key: PageKey, page: Page) -> bool:
+        """Whether the cache still holds the page's entries: one check at a time per page.
+
+        Requests that arrive while a check is under way take its answer (it was read
+        after they arrived or just before); a check that failed or was cancelled with
+        its first caller counts as "changed", sending them the full way.
+        """
+        under_way = self._checks.get(key)
+        if under_way is not None:
+            try:
+                return await asyncio.shield(under_way)
+            except asyncio.CancelledError:
+                if under_way.cancelled():
+                    return False
+                raise
+        done = asyncio.get_running_loop().create_future()
+        self._checks[key] = done
+        try:
+            held = await self._loader.stamps(list(page.stamps))
+        except BaseException:
+            done.cancel()  # our caller was cancelled (or it failed): others go the full way
+            raise
+        finally:
+            del self._checks[key]
+        same = held == list(page.stamps.values())
+        done.set_result(same)
+        return same
 
     def keep(self, key: PageKey, page: Page) -> None:
         """Remember a keepable page (as a hit will serve it); others are ignored."""

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, TypeAlias, cast, runtime_checkable
 
 from gateway.errors import UpstreamError
 from gateway.upstream.deadline import no_deadline
@@ -231,6 +231,11 @@ class CachedLoader:
         """Wrap a backend."""
         self.cache = cache
         self._clock = clock
+        # Decided once: a Protocol isinstance check costs more than the lookup itself.
+        self._stamped = isinstance(cache, Stamped)
+        # Entries change only through this process (memory) or also in others (Redis).
+        self.local = isinstance(cache, MemoryCache)
+        self.writes = 0  # entries this process stored or dropped, ever
         self._inflight: dict[str, asyncio.Task[_Fetched]] = {}
         self._refresh_errors: dict[str, UpstreamError] = {}
 
@@ -334,13 +339,14 @@ class CachedLoader:
         One backend call where the backend can (`Stamped`: one Redis round trip).
         """
         full = [KEY_PREFIX + key for key in keys]
-        if isinstance(self.cache, Stamped):
-            return await self.cache.stamps(full)
+        if self._stamped:
+            return await cast("Stamped", self.cache).stamps(full)
         entries = [await self.cache.get(key) for key in full]
         return [None if e is None else e.fetched_at for e in entries]
 
     async def invalidate(self, key: str) -> None:
         """Drop a key so the next read goes upstream."""
+        self.writes += 1
         await self.cache.delete(KEY_PREFIX + key)
 
     async def _shared(
@@ -391,6 +397,7 @@ class CachedLoader:
             )
             if fresh_s > 0 or stale_s > 0:
                 with no_deadline():  # stored for the next callers, even if ours left
+                    self.writes += 1
                     await self.cache.set(key, entry)
             return _Fetched(entry, loaded.decoded)
         finally:
