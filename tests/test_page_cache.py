@@ -15,9 +15,12 @@ import hashlib
 import time
 
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
+from gateway.api.state import SERVICE
 from gateway.config.settings import ApiKey, Secret
 from gateway.invoices.pages import RECHECK_S
+from gateway.state.cache import KEY_PREFIX
 from tests.jwt_support import JwksServer, issuer, mint, rsa_key
 from tests.support import API_KEY, FakeClock, hubsoft_connection, make_settings
 
@@ -222,3 +225,29 @@ async def test_a_redis_page_hit_is_at_most_one_redis_command(
     finally:
         await probe.aclose()
     assert 1 <= after - before - 1 <= hits  # the first INFO counts itself
+
+
+async def test_a_query_s_sources_are_checked_in_one_cluster_slot(
+    gateway_factory, hubsoft_url, redis_cluster
+):
+    """On a Redis Cluster, one query's entries share a slot and are checked together."""
+    redis_cluster.flush()
+    settings = make_settings(
+        hubsoft_connection(hubsoft_url),
+        hubsoft_connection(hubsoft_url, cid="beta-isp"),
+        redis_url=Secret(redis_cluster.url),
+        redis_cluster=True,
+    )
+    client = await gateway_factory(settings)
+    query = "customer_document=12345678909&limit=5"
+    _, first, _ = await _list(client, query, AUTH)
+    service = client.server.app[SERVICE]
+    (page,) = service.pages._pages.values()
+    keys = list(page.stamps)
+    assert len(keys) == 2
+    assert len({key_slot((KEY_PREFIX + key).encode()) for key in keys}) == 1
+    assert await service._loader.stamps(keys) == list(page.stamps.values())
+    assert None not in page.stamps.values()
+    _, again, _ = await _list(client, query, AUTH)
+    assert again["data"] == first["data"]
+    assert {s["from_cache"] for s in again["sources"]} == {True}
