@@ -4,11 +4,12 @@ A page is kept under the raw query string and the caller's visibility (its conne
 and, for an end user, its customers' documents), and is served again only while every
 cache entry it was built from is still the one the cache holds (same `fetched_at`, read
 in one backend call: one Redis round trip, shared by the requests that ask for the same
-page while it is under way) and still fresh. With Redis, where another replica may store
-a newer version, a page checked less than `RECHECK_S` ago and untouched by this process's
-own writes since is served without asking again: for that long at most, a replica may
-serve the version it verified instead of one another replica stored since (both within
-their freshness, each with its own true `fetched_at` and ages). Only answers whose every
+page while it is under way) and still fresh. A check stands until this process's loader
+stores or drops any entry. With the memory cache that loader is the only writer, so the
+check is not repeated before then. With Redis, where another replica may store a newer
+version, it also lapses after `RECHECK_S`: for that long at most, a replica may serve the
+version it verified instead of one another replica stored since (both within their
+freshness, each with its own true `fetched_at` and ages). Only answers whose every
 source was ok and fresh (or skipped) are kept: a stale, failed or timed-out source always
 takes the full path, so stale-while-revalidate, stale-if-error and their reasons are
 exactly what they were. Ages are not kept: `sources` is rendered at each hit from the
@@ -143,7 +144,8 @@ class PageCache:
         self._pages: OrderedDict[PageKey, Page] = OrderedDict()
         self._sizes: dict[PageKey, int] = {}
         self._checks: dict[PageKey, asyncio.Future[bool]] = {}
-        self._recheck_s = 0.0 if loader.local else RECHECK_S
+        # Only this process writes a memory cache: its writes alone can change an entry.
+        self._recheck_s = math.inf if loader.local else RECHECK_S
         self._max_pages = max_pages
         self._max_bytes = max_bytes
         self.bytes = 0

@@ -115,6 +115,7 @@ class MemoryCache:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._clock = clock
+        self.writes = 0  # stores and deletes, ever (evictions change nothing held true)
 
     async def get(self, key: str) -> CacheEntry | None:
         """The live entry, refreshing its LRU position."""
@@ -129,6 +130,7 @@ class MemoryCache:
 
     async def set(self, key: str, entry: CacheEntry) -> None:
         """Store, evicting the least recently used entries over either bound."""
+        self.writes += 1
         self._drop(key)
         cost = entry_cost(key, entry)
         if cost > self.max_bytes // 8:
@@ -140,6 +142,7 @@ class MemoryCache:
 
     async def delete(self, key: str) -> None:
         """Forget the key if present."""
+        self.writes += 1
         self._drop(key)
 
     async def stamps(self, keys: list[str]) -> list[float | None]:
@@ -235,7 +238,7 @@ class CachedLoader:
         self._stamped = isinstance(cache, Stamped)
         # Entries change only through this process (memory) or also in others (Redis).
         self.local = isinstance(cache, MemoryCache)
-        self.writes = 0  # entries this process stored or dropped, ever
+        self._writes = 0  # entries this loader stored or dropped, ever
         self._inflight: dict[str, asyncio.Task[_Fetched]] = {}
         self._refresh_errors: dict[str, UpstreamError] = {}
 
@@ -329,6 +332,16 @@ class CachedLoader:
             fresh_until=entry.fresh_until,
         )
 
+    @property
+    def writes(self) -> int:
+        """A count that moves whenever an entry may have changed.
+
+        This loader's stores and drops; for a memory backend, every store or delete.
+        """
+        if isinstance(self.cache, MemoryCache):
+            return self._writes + self.cache.writes
+        return self._writes
+
     def now(self) -> float:
         """The clock the entries' instants are read against (epoch seconds)."""
         return self._clock()
@@ -346,7 +359,7 @@ class CachedLoader:
 
     async def invalidate(self, key: str) -> None:
         """Drop a key so the next read goes upstream."""
-        self.writes += 1
+        self._writes += 1
         await self.cache.delete(KEY_PREFIX + key)
 
     async def _shared(
@@ -397,7 +410,7 @@ class CachedLoader:
             )
             if fresh_s > 0 or stale_s > 0:
                 with no_deadline():  # stored for the next callers, even if ours left
-                    self.writes += 1
+                    self._writes += 1
                     await self.cache.set(key, entry)
             return _Fetched(entry, loaded.decoded)
         finally:
