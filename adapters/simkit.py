@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway import jsoncodec
+from gateway.upstream.providers import DemoUpstream
 
 GENERIC_FAULTS = frozenset(
     {
@@ -34,6 +35,8 @@ GENERIC_FAULTS = frozenset(
         "redirect",  # 302 to `value` (a Location, however hostile)
         "next_link",  # the answer's `Link: rel="next"` target becomes `value`
         "rewrite",  # value {key: new}: every such key in a JSON answer gets `new`
+        "rewrite_rows",  # the same, only in objects inside a JSON array (rows, not envelopes)
+        "rewrite_row",  # the same, only in the first such object (one bad row in a list)
     }
 )
 NEXT_LINK_RE = re.compile(r'<[^>]*>(\s*;\s*rel="?next"?)')
@@ -41,6 +44,34 @@ DEFAULT_HUGE = 2 * 1024 * 1024
 # Faults whose value is a number (seconds, bytes, an HTTP status).
 NUMERIC_FAULTS = frozenset({"latency", "status", "rate_limited", "huge", "trickle"})
 MIN_ERROR_STATUS, MAX_STATUS = 400, 599
+
+
+@dataclass(frozen=True)
+class ProviderContract:
+    """How the shared adapter contract suite drives one provider's simulator.
+
+    Declared by `contract(today)` in a `contract.py` next to the provider's simulator; the
+    suite (`tests/adapters/test_contract.py`) finds it through the registry and asks the
+    same questions of every provider. Faults are the simulator's own switches (`upstream.
+    set_fault`), generic ones where they do: `rewrite_row`/`rewrite_rows`/`rewrite` take
+    the `{key: value}` edits below.
+    """
+
+    upstream: DemoUpstream
+    requests: list[dict[str, Any]]  # the simulator's request log
+    query: dict[
+        str, str
+    ]  # API filters naming one customer (a list that pages, ideally)
+    expected: frozenset[str]  # every remote id that customer has: all must come back
+    item: str  # one of them, read alone (and its document)
+    list_path: str  # regex of the list route's path: where list faults apply
+    bad_value: dict[str, Any]  # edits that make one record unreadable
+    foreign_rows: tuple[str, Any]  # fault (name, value): the list answers others' rows
+    # Edits (applied to rows) giving a status word nobody maps; None: never reports one.
+    unknown_status: dict[str, Any] | None = None
+    token_path: str | None = None  # the token route; None: static credentials
+    min_list_calls: int = 1  # upstream list calls a full read takes (it pages)
+    has_documents: bool = True
 
 
 def check_fault_value(name: str, value: Any) -> None:
@@ -97,6 +128,11 @@ class FaultBoard:
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(3))
+
+    @classmethod
+    def for_api(cls, known: frozenset[str]) -> FaultBoard:
+        """A board whose faults hit only the API (`/api/...`), not the login or files."""
+        return cls(known, scope=re.compile(r"^/api/"))
 
     def set(
         self,
@@ -167,14 +203,19 @@ class FaultBoard:
             else:
                 links = ", ".join(filter(None, [links, f'<{target}>; rel="next"']))
             response.headers["Link"] = links
-        if (edits := self.take("rewrite", path)) is not None and isinstance(
-            response.body, bytes
-        ):
-            try:
-                payload = jsoncodec.loads(response.body)
-            except ValueError:
-                return
-            response.body = jsoncodec.dumps(_rewrite(payload, edits))
+        for name in ("rewrite", "rewrite_rows", "rewrite_row"):
+            if (edits := self.take(name, path)) is not None and isinstance(
+                response.body, bytes
+            ):
+                try:
+                    payload = jsoncodec.loads(response.body)
+                except ValueError:
+                    return
+                if name == "rewrite":
+                    payload = _rewrite(payload, edits)
+                else:
+                    _rewrite_rows(payload, edits, once=name == "rewrite_row")
+                response.body = jsoncodec.dumps(payload)
 
     async def _fault_response(  # noqa: PLR0911 - one answer per fault kind
         self, request: web.Request, path: str
@@ -268,6 +309,39 @@ def _rewrite(payload: Any, edits: dict[str, Any]) -> Any:
     if isinstance(payload, list):
         return [_rewrite(item, edits) for item in payload]
     return payload
+
+
+def _rewrite_rows(
+    payload: Any, edits: dict[str, Any], *, once: bool, in_array: bool = False
+) -> bool:
+    """Edit, in place, objects inside an array that carry a key of `edits`.
+
+    Document order; with `once`, only the first such object. True once one was edited.
+    """
+    if isinstance(payload, dict):
+        here = in_array and bool(edits.keys() & payload.keys())
+        if here:
+            payload.update({k: v for k, v in edits.items() if k in payload})
+            if once:
+                return True
+        inner = _rewrite_each(
+            list(payload.values()), edits, once=once, in_array=in_array
+        )
+        return here or inner
+    if isinstance(payload, list):
+        return _rewrite_each(payload, edits, once=once, in_array=True)
+    return False
+
+
+def _rewrite_each(
+    items: list[Any], edits: dict[str, Any], *, once: bool, in_array: bool
+) -> bool:
+    edited = False
+    for item in items:
+        edited = _rewrite_rows(item, edits, once=once, in_array=in_array) or edited
+        if edited and once:
+            return True
+    return edited
 
 
 async def _trickle(request: web.Request, step: float) -> web.StreamResponse:

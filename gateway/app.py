@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
 import adapters
 from gateway.api.auth import Authenticator
@@ -51,9 +50,10 @@ from gateway.invoices.service import InvoiceService
 from gateway.invoices.writes import SaleAccountService
 from gateway.state.cache import Cache, CachedLoader, MemoryCache
 from gateway.state.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from gateway.state.journal import MemoryJournal, RedisJournal
+from gateway.state.journal import MemoryJournal, RedisJournal, WriteJournal
 from gateway.state.ratelimit import LocalRateLimiter, RateLimiter
 from gateway.state.redis_cache import RedisCache, RedisHealth
+from gateway.state.redis_client import RedisClient, close_redis, connect_redis
 from gateway.state.redis_idempotency import RedisIdempotencyStore
 from gateway.state.redis_ratelimit import RedisRateLimiter
 from gateway.state.redis_token_record import RedisTokenStore
@@ -75,13 +75,6 @@ from gateway.upstream.providers import ConnectionKeys, ProviderContext
 from gateway.upstream.retry import RetryBudget, RetryPolicy
 
 MAX_REQUEST_BYTES = 64 * 1024
-REDIS_TIMEOUT_S = 0.5
-# Waiting for a free pooled connection is local queueing under a burst, not Redis being
-# away: it may take longer than one slow command before the caller gives up (every Redis
-# call is bounded by the request's deadline anyway). Too short a wait made a rotating
-# grant's refresh look like "token store unavailable" during a 300-request burst.
-REDIS_POOL_WAIT_S = 2.0
-REDIS_MAX_CONNECTIONS = 64
 USER_AGENT = "invoice-gateway/0.1"
 
 
@@ -99,7 +92,7 @@ def _local(conn: ConnectionSettings) -> LocalRateLimiter:
     )
 
 
-def shared_limiter(client: Any, health: RedisHealth) -> LimiterFactory:
+def shared_limiter(client: RedisClient, health: RedisHealth) -> LimiterFactory:
     """Pacing shared by every replica through Redis (local pacing while it is away)."""
 
     def make(conn: ConnectionSettings) -> RateLimiter:
@@ -173,27 +166,6 @@ def unknown_provider_keys(conn: ConnectionSettings) -> tuple[list[str], list[str
     )
 
 
-def connect_redis(url: str, *, cluster: bool) -> Any:
-    """A Redis (or Redis Cluster) client with short timeouts.
-
-    A slow Redis must not stall requests: they fall back to the upstreams instead.
-    """
-    options: dict[str, Any] = {
-        "socket_timeout": REDIS_TIMEOUT_S,
-        "socket_connect_timeout": REDIS_TIMEOUT_S,
-    }
-    if cluster:
-        return RedisCluster.from_url(
-            url, max_connections=REDIS_MAX_CONNECTIONS, **options
-        )
-    # A blocking pool: under a burst, callers queue for a connection (briefly) instead of
-    # failing with "too many connections", which would look like Redis being down.
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_WAIT_S, **options
-    )
-    return Redis(connection_pool=pool)
-
-
 @contextlib.asynccontextmanager
 async def token_store(settings: Settings) -> AsyncIterator[TokenStore]:
     """Where the deployment keeps tokens: Redis when `REDIS_URL` is set, else files.
@@ -208,15 +180,7 @@ async def token_store(settings: Settings) -> AsyncIterator[TokenStore]:
     try:
         yield RedisTokenStore(client)
     finally:
-        await _close_redis(client)
-
-
-async def _close_redis(client: Any) -> None:
-    """Close a client from `connect_redis`, its connection pool included."""
-    if isinstance(client, RedisCluster):
-        await client.aclose()
-    else:
-        await client.aclose(close_connection_pool=True)
+        await close_redis(client)
 
 
 def state_metrics(
@@ -243,7 +207,7 @@ def state_metrics(
     return out
 
 
-def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
+def create_app(
     settings: Settings,
     *,
     cache: Cache | None = None,
@@ -253,107 +217,175 @@ def create_app(  # noqa: PLR0915 - wiring only; issue 13 splits it by concern
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the gateway application; stores, backends and clocks are injectable."""
+    app = _application(settings)
+    sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open
+    app[AUTHENTICATOR] = Authenticator(
+        settings.api_keys, settings.jwt_issuers, lambda: sessions[0]
+    )
+    shared = _state_backends(app, settings, cache, tokens, clock)
+    app.cleanup_ctx.append(
+        _resources(settings, shared, sessions, idempotency, now, clock)
+    )
+    if settings.metrics_port is not None:
+        app.cleanup_ctx.append(metrics_listener(settings.host, settings.metrics_port))
+    _routes(app)
+    return app
+
+
+def _application(settings: Settings) -> web.Application:
+    """The bare application: middlewares, request ids, settings and metrics."""
     app = web.Application(
         middlewares=[pipeline, body_timeout(settings.body_timeout_s), deadline],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
-    sessions: list[aiohttp.ClientSession] = []  # the one session, once it is open
-    app[AUTHENTICATOR] = Authenticator(
-        settings.api_keys, settings.jwt_issuers, lambda: sessions[0]
-    )
+    app[METRICS] = Metrics()
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class SharedState:
+    """Where this process keeps what it shares: Redis when configured, else memory."""
+
+    redis: RedisClient | None
+    health: RedisHealth | None
+    cache: Cache
+    limiter: LimiterFactory
+
+
+def _state_backends(
+    app: web.Application,
+    settings: Settings,
+    cache: Cache | None,
+    tokens: TokenProvider | None,
+    clock: Callable[[], float],
+) -> SharedState:
+    """Caller limits, audit, tokens and cache: in Redis (`REDIS_URL`) or in memory.
+
+    Injected `cache` and `tokens` win over both.
+    """
     store = FileTokenStore(settings.state_dir) if settings.state_dir else None
     local_tokens = LocalTokenProvider(clock, store)
-    app[METRICS] = Metrics()
-    redis_health: RedisHealth | None = None
+    client: RedisClient | None = None
+    health: RedisHealth | None = None
     limiter: LimiterFactory = local_limiter
-    redis_client = None
-    if settings.redis_url is not None:
-        redis_client = connect_redis(
-            settings.redis_url.reveal(), cluster=settings.redis_cluster
-        )
-        redis_health = RedisHealth()
-        limiter = shared_limiter(redis_client, redis_health)
-        app[CALLER_LIMITER] = RedisCallerLimiter(
-            redis_client, redis_health, MemoryCallerLimiter(), clock
-        )
-        app[AUDIT] = RedisAuditTrail(redis_client, redis_health)
-        if cache is None:  # not `or`: an empty injected MemoryCache is falsy
-            cache = RedisCache(redis_client, redis_health, clock)
-        tokens = tokens or RedisTokenProvider(
-            redis_client, redis_health, local_tokens, clock
-        )
-    else:
+    if settings.redis_url is None:
         app[CALLER_LIMITER] = MemoryCallerLimiter()
         app[AUDIT] = MemoryAuditTrail()
+    else:
+        client = connect_redis(
+            settings.redis_url.reveal(), cluster=settings.redis_cluster
+        )
+        health = RedisHealth()
+        limiter = shared_limiter(client, health)
+        app[CALLER_LIMITER] = RedisCallerLimiter(
+            client, health, MemoryCallerLimiter(), clock
+        )
+        app[AUDIT] = RedisAuditTrail(client, health)
+        if cache is None:  # not `or`: an empty injected MemoryCache is falsy
+            cache = RedisCache(client, health, clock)
+        tokens = tokens or RedisTokenProvider(client, health, local_tokens, clock)
     app[TOKENS] = tokens or local_tokens
     app[CACHE_BACKEND] = "memory" if cache is None else cache
-    backend = (
-        cache
-        if cache is not None
-        else MemoryCache(
+    if cache is None:
+        cache = MemoryCache(
             settings.cache_max_entries, clock, max_bytes=settings.cache_max_bytes
         )
-    )
+    return SharedState(client, health, cache, limiter)
+
+
+def _resources(
+    settings: Settings,
+    shared: SharedState,
+    sessions: list[aiohttp.ClientSession],
+    idempotency: IdempotencyStore | None,
+    now: Callable[[], datetime],
+    clock: Callable[[], float],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The cleanup context: session, connections, services and events, then their end."""
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        connector = aiohttp.TCPConnector(
-            limit=200, limit_per_host=50, ttl_dns_cache=300
-        )
-        # No cookie jar: connections on one host (two tenants of a vendor) must never
-        # share a session cookie, and upstream cookies are never credentials we send.
-        async with aiohttp.ClientSession(
-            connector=connector,
-            headers={"User-Agent": USER_AGENT},
-            cookie_jar=aiohttp.DummyCookieJar(),
-        ) as session:
+        async with _client_session() as session:
             sessions.append(session)
-            loader = CachedLoader(backend, clock)
+            loader = CachedLoader(shared.cache, clock)
             connections = build_connections(
-                settings, session, app[TOKENS], now, limiter, app[METRICS]
+                settings, session, app[TOKENS], now, shared.limiter, app[METRICS]
             )
             app[METRICS].watch(
-                lambda: state_metrics(connections, app[TOKENS], redis_health)
+                lambda: state_metrics(connections, app[TOKENS], shared.health)
             )
-            app[SERVICE] = InvoiceService(
-                connections,
-                loader,
-                CursorCodec(settings.cursor_secret),
-                deadline_s=settings.request_timeout_s,
-                now=now,
-            )
-            app[SALE_ACCOUNTS] = SaleAccountService(
-                connections,
-                loader,
-                idempotency
-                or (
-                    RedisIdempotencyStore(redis_client, clock=clock)
-                    if redis_client is not None
-                    else MemoryIdempotencyStore(clock=clock)
-                ),
-                RedisJournal(redis_client, redis_health)
-                if redis_client is not None and redis_health is not None
-                else MemoryJournal(clock=clock),
-                wait_s=settings.request_timeout_s,
-                clock=clock,
+            _services(
+                app, settings, connections, loader, shared, idempotency, now, clock
             )
             async with running_events(
-                app, settings, redis_client, connections, loader, session, now
+                app, settings, shared.redis, connections, loader, session, now
             ):
                 yield
             await loader.close()
             await app[TOKENS].close()
             await app[SALE_ACCOUNTS].close()
-            if redis_client is not None:
-                await _close_redis(redis_client)
+            if shared.redis is not None:
+                await close_redis(shared.redis)
 
-    app.cleanup_ctx.append(resources)
-    if settings.metrics_port is not None:
-        app.cleanup_ctx.append(metrics_listener(settings.host, settings.metrics_port))
+    return resources
+
+
+def _client_session() -> aiohttp.ClientSession:
+    """The one outgoing session: bounded connection pool, no cookies."""
+    connector = aiohttp.TCPConnector(limit=200, limit_per_host=50, ttl_dns_cache=300)
+    # No cookie jar: connections on one host (two tenants of a vendor) must never
+    # share a session cookie, and upstream cookies are never credentials we send.
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def _services(
+    app: web.Application,
+    settings: Settings,
+    connections: dict[str, Connection],
+    loader: CachedLoader,
+    shared: SharedState,
+    idempotency: IdempotencyStore | None,
+    now: Callable[[], datetime],
+    clock: Callable[[], float],
+) -> None:
+    """The invoice reads and the sale-account writes over the connections."""
+    app[SERVICE] = InvoiceService(
+        connections,
+        loader,
+        CursorCodec(settings.cursor_secret),
+        deadline_s=settings.request_timeout_s,
+        now=now,
+    )
+    if idempotency is None:
+        idempotency = (
+            MemoryIdempotencyStore(clock=clock)
+            if shared.redis is None
+            else RedisIdempotencyStore(shared.redis, clock=clock)
+        )
+    journal: WriteJournal = (
+        MemoryJournal(clock=clock)
+        if shared.redis is None or shared.health is None
+        else RedisJournal(shared.redis, shared.health)
+    )
+    app[SALE_ACCOUNTS] = SaleAccountService(
+        connections,
+        loader,
+        idempotency,
+        journal,
+        wait_s=settings.request_timeout_s,
+        clock=clock,
+    )
+
+
+def _routes(app: web.Application) -> None:
+    """Every route: the API, sale accounts, the page, events, the documents."""
     setup_routes(app)
     setup_sale_account_routes(app)
     setup_app_routes(app)
     setup_event_routes(app)
     setup_docs_routes(app)
-    return app

@@ -14,7 +14,8 @@
     │   ├── UpstreamTimeoutError    no answer in time                    -> 504
     │   │   └── WriteUncertainError  a write may or may not have happened -> 504, retry w/ key
     │   ├── UpstreamUnavailableError connect error, reset, 5xx           -> 502, retriable
-    │   │   └── TokenStoreUnavailableError  shared token store away, token spent -> 502
+    │   │   ├── TokenStoreUnavailableError  shared token store away, token spent -> 502
+    │   │   └── CircuitOpenError      the connection's circuit is open: no call made -> 502
     │   ├── UpstreamRateLimitedError 429 (retry_after seconds)           -> 502, retriable
     │   │   └── UpstreamPausedError  held back by a rate-limit pause past the deadline
     │   ├── UpstreamAuthError       credentials rejected by upstream     -> 502, not retried
@@ -32,17 +33,54 @@
 Messages name the connection, method and path only: never a query string, a header or a
 token, because they end up in logs and problem+json bodies.
 
+Each class describes its own answer: `status`, `problem_type` (the problem's `type` after
+`urn:invoice-gateway:problem:`) and `title` are class attributes, and the few answers that
+need more say so through small methods (`problem_detail`, `problem_headers`,
+`problem_fields`, `problem_extensions`); `gateway.api.problems.from_error` only reads them.
+
 `UpstreamError.error_type` is what a caller can act on, served as `sources[].error.type`:
-`auth`, `config`, `rate_limited`, `unavailable`, `protocol` or `timeout`.
+one of `ErrorType`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
+
+ErrorType = Literal[
+    "auth", "config", "rate_limited", "unavailable", "protocol", "timeout"
+]
+# Retry-After of a shared store that is away: a guess, not a promise.
+RETRY_LATER_S = "5"
 
 
 class GatewayError(Exception):
-    """Root of every error the gateway raises on purpose."""
+    """Root of every error the gateway raises on purpose.
+
+    An error without an answer of its own (a configuration error reaching a request) is a
+    500 that says nothing of its message.
+    """
+
+    status: int = 500
+    problem_type: str = "internal"
+    title: str = "Internal Server Error"
+
+    def problem_detail(self) -> str:
+        """The problem's `detail`: safe to show a caller."""
+        return "the gateway is misconfigured"
+
+    def problem_headers(self) -> dict[str, str] | None:
+        """Headers the answer carries besides the problem itself (Retry-After, ...)."""
+        return None
+
+    def problem_fields(self) -> list[FieldError] | None:
+        """The problem's `errors[]`, when the answer names fields."""
+        return None
+
+    def problem_extensions(self) -> dict[str, object]:
+        """Members added after the standard ones (`connection`, `sources`)."""
+        return {}
 
 
 class ConfigError(GatewayError):
@@ -68,6 +106,7 @@ class RequestError(GatewayError):
     """The caller's request cannot be served as asked."""
 
     status = 400
+    problem_type = "bad-request"
     title = "Bad Request"
 
     def __init__(self, detail: str) -> None:
@@ -75,10 +114,15 @@ class RequestError(GatewayError):
         self.detail = detail
         super().__init__(detail)
 
+    def problem_detail(self) -> str:
+        """The detail given when raised."""
+        return self.detail
+
 
 class InvalidRequestError(RequestError):
     """One or more parameters or body fields are invalid."""
 
+    problem_type = "invalid-request"
     title = "Invalid request"
 
     def __init__(self, errors: list[FieldError]) -> None:
@@ -86,6 +130,10 @@ class InvalidRequestError(RequestError):
         self.errors = errors
         names = ", ".join(sorted({e.field for e in errors}))
         super().__init__(f"invalid input: {names}")
+
+    def problem_fields(self) -> list[FieldError]:
+        """Every offending field."""
+        return self.errors
 
 
 class AuthenticationError(RequestError):
@@ -96,6 +144,7 @@ class AuthenticationError(RequestError):
     """
 
     status = 401
+    problem_type = "unauthorized"
     title = "Unauthorized"
 
     def __init__(
@@ -105,11 +154,16 @@ class AuthenticationError(RequestError):
         super().__init__(detail)
         self.challenge = challenge
 
+    def problem_headers(self) -> dict[str, str]:
+        """The challenge."""
+        return {"WWW-Authenticate": self.challenge}
+
 
 class ForbiddenError(RequestError):
     """The principal is known but may not do this."""
 
     status = 403
+    problem_type = "forbidden"
     title = "Forbidden"
 
 
@@ -117,6 +171,7 @@ class NotFoundError(RequestError):
     """The addressed resource does not exist (or is not visible to the caller)."""
 
     status = 404
+    problem_type = "not-found"
     title = "Not Found"
 
 
@@ -124,12 +179,17 @@ class RateLimitedError(RequestError):
     """This caller has spent its request budget; come back after `retry_after_s`."""
 
     status = 429
+    problem_type = "too-many-requests"
     title = "Too Many Requests"
 
     def __init__(self, retry_after_s: float) -> None:
         """Keep when the caller may come back."""
         super().__init__("this caller's request budget is spent; see Retry-After")
         self.retry_after_s = retry_after_s
+
+    def problem_headers(self) -> dict[str, str]:
+        """Whole seconds, at least one: coming back sooner is refused again."""
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
 
 
 class NotYoursError(NotFoundError):
@@ -142,8 +202,10 @@ class NotYoursError(NotFoundError):
 class UpstreamError(GatewayError):
     """An upstream failed; carries where, never credentials or query strings."""
 
-    kind = "error"
-    error_type = "protocol"
+    status = 502
+    problem_type = "upstream-error"
+    title = "Bad gateway"
+    error_type: ErrorType = "protocol"
     retriable = False
 
     def __init__(
@@ -157,11 +219,21 @@ class UpstreamError(GatewayError):
         self.upstream_status = status
         super().__init__(f"{connection}: {method} {path}: {reason}")
 
+    def problem_detail(self) -> str:
+        """Connection, method, path and reason: nothing secret."""
+        return str(self)
+
+    def problem_extensions(self) -> dict[str, object]:
+        """Which connection failed."""
+        return {"connection": self.connection}
+
 
 class UpstreamTimeoutError(UpstreamError):
     """The upstream did not answer within the time it was given."""
 
-    kind = "timeout"
+    status = 504
+    problem_type = "upstream-timeout"
+    title = "Upstream timeout"
     error_type = "timeout"
     retriable = True
 
@@ -221,6 +293,12 @@ class UpstreamPausedError(UpstreamRateLimitedError):
     retriable = False
 
 
+class CircuitOpenError(UpstreamUnavailableError):
+    """The connection's circuit is open: no call was made."""
+
+    retriable = False
+
+
 class UpstreamAuthError(UpstreamError):
     """The upstream rejected our credentials even after a fresh login."""
 
@@ -254,6 +332,10 @@ class UpstreamConfigError(UpstreamRejectedError):
 class UpstreamNotFoundError(UpstreamError):
     """The upstream says the record does not exist."""
 
+    status = 404
+    problem_type = "not-found"
+    title = "Not Found"
+
 
 class SourcesFailedError(GatewayError):
     """No source could answer a fan-out: 504 when all timed out, else 502.
@@ -262,15 +344,32 @@ class SourcesFailedError(GatewayError):
     sees which connection failed how.
     """
 
+    status = 502
+    problem_type = "sources-failed"
+    title = "Bad gateway"
+
     def __init__(self, sources: list[dict[str, object]], *, all_timeouts: bool) -> None:
         """Keep the per-source outcomes for the problem body."""
         self.sources = sources
-        self.status = 504 if all_timeouts else 502
+        if all_timeouts:
+            self.status, self.title = 504, "Upstream timeout"
         super().__init__("no source could answer")
+
+    def problem_detail(self) -> str:
+        """A fixed message; `sources` says the rest."""
+        return str(self)
+
+    def problem_extensions(self) -> dict[str, object]:
+        """How each source fared."""
+        return {"sources": self.sources}
 
 
 class UpstreamValidationError(UpstreamRejectedError):
     """The upstream refused a write's fields (answered 422 with `errors`)."""
+
+    status = 422
+    problem_type = "upstream-validation"
+    title = "Unprocessable Content"
 
     def __init__(
         self, connection: str, method: str, path: str, errors: list[FieldError]
@@ -281,10 +380,19 @@ class UpstreamValidationError(UpstreamRejectedError):
             connection, method, path, "upstream refused the fields", status=422
         )
 
+    def problem_detail(self) -> str:
+        """Who refused; the fields are in `errors`."""
+        return f"{self.connection} refused the fields"
+
+    def problem_fields(self) -> list[FieldError]:
+        """The refused fields, in the gateway's names."""
+        return self.errors
+
 
 class IdempotencyError(RequestError):
     """An Idempotency-Key reused with another body (422), or still in flight (409)."""
 
+    problem_type = "idempotency-key-conflict"
     title = "Idempotency-Key conflict"
 
     def __init__(self, detail: str, *, status: int) -> None:
@@ -296,9 +404,19 @@ class IdempotencyError(RequestError):
 class WriteUncertainError(UpstreamTimeoutError):
     """A write's outcome is unknown (the upstream did not answer); retry with the same key."""
 
+    problem_type = "write-uncertain"
+
+    def problem_detail(self) -> str:
+        """The reason alone: it tells the caller to retry with the same key."""
+        return self.reason
+
 
 class IdempotencyUnavailableError(GatewayError):
     """The shared idempotency store cannot be reached: writes are refused (503)."""
+
+    status = 503
+    problem_type = "idempotency-unavailable"
+    title = "Service Unavailable"
 
     def __init__(self) -> None:
         """A fixed message: nothing about the store's address or credentials."""
@@ -306,10 +424,30 @@ class IdempotencyUnavailableError(GatewayError):
             "the idempotency store is unavailable; the write was not attempted, retry later"
         )
 
+    def problem_detail(self) -> str:
+        """The fixed message."""
+        return str(self)
+
+    def problem_headers(self) -> dict[str, str]:
+        """When to try again."""
+        return {"Retry-After": RETRY_LATER_S}
+
 
 class AuditUnavailableError(GatewayError):
     """The shared audit stream cannot be read right now (503); events are still logged."""
 
+    status = 503
+    problem_type = "audit-unavailable"
+    title = "Service Unavailable"
+
     def __init__(self) -> None:
         """A fixed message: nothing about the store's address or credentials."""
         super().__init__("the audit trail cannot be read right now; retry later")
+
+    def problem_detail(self) -> str:
+        """The fixed message."""
+        return str(self)
+
+    def problem_headers(self) -> dict[str, str]:
+        """When to try again."""
+        return {"Retry-After": RETRY_LATER_S}

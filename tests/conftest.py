@@ -5,23 +5,33 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from adapters import load_factory
 from adapters.fintera.simulator import FinteraSimulator
 from adapters.hubsoft.simulator import HubsoftSimulator
 from adapters.xarios.simulator import XariosSimulator
 from gateway.api.edge import GatewayRunner
 from gateway.app import create_app
-from gateway.config.settings import Settings
+from gateway.config.settings import ConnectionSettings, Settings
+from gateway.state.ratelimit import LocalRateLimiter
+from gateway.state.tokens import LocalTokenProvider, TokenProvider
+from gateway.upstream.http import UpstreamClient
+from gateway.upstream.providers import InvoiceProvider, ProviderContext
 from tests.contract import ResponseLog
+from tests.providers import Upstream, load_contract, register_test_providers
 from tests.support import (
+    DOC,
     NOW,
     TODAY,
     RedisClusterProcesses,
     RedisProcess,
+    fintera_connection,
     hubsoft_connection,
     make_settings,
+    xarios_connection,
 )
 
 
@@ -99,6 +109,78 @@ async def fintera_url(fintera_sim, aiohttp_server) -> str:
     """The Fintera simulator on a loopback port."""
     server: TestServer = await aiohttp_server(fintera_sim.app())
     return str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def upstream_factory(aiohttp_server, monkeypatch) -> Callable:
+    """Start a provider's simulator (as its contract describes it) on a loopback port.
+
+    The tests' own providers are in the registry while the test runs.
+    """
+    register_test_providers(monkeypatch)
+
+    async def start(name: str) -> Upstream:
+        contract = load_contract(name)
+        server: TestServer = await aiohttp_server(contract.upstream.app)
+        return Upstream(name, contract, str(server.make_url("")).rstrip("/"))
+
+    return start
+
+
+@pytest.fixture
+async def make_provider() -> Callable:
+    """Adapters built through the registry on one shared session, closed after the test.
+
+    `tokens` defaults to a fresh in-process provider per adapter; `limit` paces calls
+    (requests per `window` seconds) like a configured connection.
+    """
+    async with aiohttp.ClientSession() as session:
+
+        def build(
+            conn: ConnectionSettings,
+            tokens: TokenProvider | None = None,
+            limit: int | None = None,
+            window: float = 60.0,
+        ) -> InvoiceProvider:
+            http = UpstreamClient(
+                session,
+                conn.id,
+                conn.base_url,
+                conn.timeout_s,
+                limiter=LocalRateLimiter(limit, window),
+            )
+            ctx = ProviderContext(
+                conn, http, tokens or LocalTokenProvider(), now=lambda: NOW
+            )
+            factory: Callable[[ProviderContext], InvoiceProvider] = load_factory(
+                conn.provider
+            )
+            return factory(ctx)
+
+        yield build
+
+
+@pytest.fixture
+def demo_connections(hubsoft_url, xarios_url, xarios_sim, fintera_url) -> Callable:
+    """The three providers' connections as the demo runs them (`kw` for every one).
+
+    Xarios knows Maria's CPF as its first tenant, so one customer spans all three.
+    """
+
+    def build(**kw) -> tuple[ConnectionSettings, ...]:
+        return (
+            hubsoft_connection(hubsoft_url, **kw),
+            xarios_connection(
+                xarios_url,
+                xarios_sim.issue_refresh_token(),
+                currency="USD",
+                options={"document_tenants": {DOC: xarios_sim.tenant_id(0)}},
+                **kw,
+            ),
+            fintera_connection(fintera_url, **kw),
+        )
+
+    return build
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,6 +23,7 @@ from adapters.hubsoft.simulator import (
     USERNAME,
     HubsoftSimulator,
 )
+from tests.processes import healthy, launch, stop
 from tests.support import CURSOR_SECRET
 from tests.test_multiprocess import free_port
 
@@ -149,34 +149,10 @@ class Gateways:
         }
         log = (self.state_dir.parent / f"gateway-{port}.log").open("wb")
         self.logs.append(log)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--port",
-            str(port),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log,
-        )
+        proc = await launch("serve", "--port", str(port), env=env, stderr=log)
         base = f"http://127.0.0.1:{port}"
         self.procs[base] = proc
-
-        async def up() -> bool:
-            if proc.returncode is not None:
-                log.flush()
-                raise AssertionError(f"gateway exited at start: {_text_of(log.name)}")
-            try:
-                async with (
-                    aiohttp.ClientSession() as http,
-                    http.get(base + "/healthz") as r,
-                ):
-                    return r.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(up)
+        await healthy(base, proc, log=Path(log.name))
         return base
 
     async def kill(self, base: str) -> None:
@@ -187,18 +163,10 @@ class Gateways:
 
     async def stop_all(self) -> None:
         """Terminate every process still running."""
-        for proc in self.procs.values():
-            proc.terminate()
-        for proc in self.procs.values():
-            await proc.wait()
+        await stop(*self.procs.values())
         self.procs.clear()
         for log in self.logs:
             log.close()
-
-
-def _text_of(path: str) -> str:
-    """A process's log file, for a failure message."""
-    return Path(path).read_text(encoding="utf-8", errors="replace")
 
 
 async def is_leader(base: str) -> bool:

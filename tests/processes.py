@@ -1,4 +1,8 @@
-"""Real `invoice-gateway serve` processes for fault tests, and bounded condition waits."""
+"""Real `invoice-gateway` processes: launch, wait until healthy, stop; bounded waits.
+
+Every test that runs the gateway as its own process (the console script's code path, as an
+operator runs it) starts, watches and stops it through these few functions.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 
@@ -31,6 +36,83 @@ async def wait_until(
         if time.monotonic() > give_up:
             raise AssertionError(f"not within {timeout_s}s: {what}")
         await asyncio.sleep(0.1)
+
+
+Output = int | IO[bytes]
+
+
+async def launch(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdout: Output = asyncio.subprocess.DEVNULL,
+    stderr: Output = asyncio.subprocess.DEVNULL,
+) -> asyncio.subprocess.Process:
+    """`python -m gateway ARGS` in its own process (stdout/stderr: a file, PIPE or DEVNULL)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gateway",
+        *args,
+        env=dict(env) if env is not None else None,
+        stdout=stdout,
+        stderr=stderr,
+    )
+
+
+async def healthy(
+    base: str,
+    proc: asyncio.subprocess.Process | None = None,
+    timeout_s: float = 60,
+    log: Path | None = None,
+) -> None:
+    """Wait until `base`/healthz answers 200; fail at once if `proc` exited instead.
+
+    Generous by default: interpreters start slowly on a loaded machine. The failure
+    shows the process's `log` when there is one.
+    """
+    async with aiohttp.ClientSession() as http:
+
+        async def up() -> bool:
+            if proc is not None and proc.returncode is not None:
+                said = log.read_text(errors="replace")[-4000:] if log else ""  # noqa: ASYNC240
+                raise AssertionError(
+                    f"gateway at {base} exited with {proc.returncode}: {said}"
+                )
+            try:
+                async with http.get(base + "/healthz") as resp:
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_until(up, timeout_s, f"gateway at {base} answers")
+
+
+async def read_until(
+    stream: asyncio.StreamReader | None, marker: str, timeout_s: float = 30
+) -> str:
+    """A process's output, line by line, up to and including the line holding `marker`."""
+    assert stream is not None, "the process's output is not piped"
+    out = ""
+    async with asyncio.timeout(timeout_s):
+        while marker not in out:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"output ended before {marker!r}: {out[-2000:]}")
+            out += line.decode()
+    return out
+
+
+async def stop(*procs: asyncio.subprocess.Process, grace_s: float = 30) -> None:
+    """Terminate what still runs and reap everything (SIGKILL after `grace_s`)."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), grace_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 def gateway_env(
@@ -87,10 +169,7 @@ class Gateways:
         for n, port in enumerate(self.ports):
             with (self.logs / f"gateway-{n}.log").open("wb") as log:
                 self.procs.append(
-                    await asyncio.create_subprocess_exec(
-                        sys.executable,
-                        "-m",
-                        "gateway",
+                    await launch(
                         "serve",
                         "--port",
                         str(port),
@@ -99,17 +178,8 @@ class Gateways:
                         stderr=log,
                     )
                 )
-        async with aiohttp.ClientSession() as http:
-            for base in self.bases:
-
-                async def up(base: str = base) -> bool:
-                    try:
-                        async with http.get(base + "/healthz") as resp:
-                            return resp.status == 200
-                    except aiohttp.ClientError:
-                        return False
-
-                await wait_until(up, 60, f"gateway at {base} answers")
+        for base, proc in zip(self.bases, self.procs, strict=True):
+            await healthy(base, proc)
 
     def kill(self, n: int) -> None:
         """SIGKILL gateway `n`, as a crashed node would die."""
@@ -117,12 +187,4 @@ class Gateways:
 
     async def stop(self) -> None:
         """Terminate what still runs and reap everything."""
-        for proc in self.procs:
-            if proc.returncode is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop(*self.procs)

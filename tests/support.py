@@ -17,6 +17,7 @@ from gateway.config.settings import ApiKey, ConnectionSettings, Secret, Settings
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 API_KEY = "test-key-0123456789"
+DOC = "12345678909"  # Maria's CPF: the demo customer every simulator bills
 LIMITED_KEY = "limited-key-0123456789"
 READER_KEY = "reader-key-0123456789"
 # Fixed (tests are repeatable) but random-looking: settings refuse predictable secrets.

@@ -21,6 +21,7 @@ from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERN
 from gateway.cli.faultspec import parse_faults
 from gateway.cli.main import main
 from gateway.errors import ConfigError
+from tests.processes import healthy, launch, read_until, stop
 from tests.support import CURSOR_SECRET, free_port_pair
 
 PROVIDERS = ["fintera", "hubsoft", "xarios"]
@@ -28,24 +29,16 @@ PROVIDERS = ["fintera", "hubsoft", "xarios"]
 
 async def test_demo_serves_simulated_data_with_printed_key():
     """`invoice-gateway demo`: its curl examples work, and so does its customer token."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
+    proc = await launch(
         "demo",
         "--port",
         "0",
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        out = ""
-        async with asyncio.timeout(30):
-            while "/v1/connections" not in out:
-                out += (await proc.stdout.readline()).decode()
-            while "due_from" not in out:
-                out += (await proc.stdout.readline()).decode()
+        out = await read_until(proc.stdout, "/v1/connections")
+        out += await read_until(proc.stdout, "due_from")
         base = re.search(r"is up at (http://\S+)", out).group(1)
         key = re.search(r"demo API key: (\S+)", out).group(1)
         examples = re.findall(rf"'({re.escape(base)}/v1/invoices\?[^']+)'", out)
@@ -76,8 +69,7 @@ async def test_demo_serves_simulated_data_with_printed_key():
             }
             assert {i["customer"]["document"] for i in body["data"]} == {"12345678909"}
     finally:
-        proc.terminate()
-        await proc.wait()
+        await stop(proc)
 
 
 def test_hash_key_reads_the_key_from_stdin(monkeypatch, capsys):
@@ -264,30 +256,12 @@ async def test_serve_with_workers_runs_that_many_processes_on_one_port(
         "A_P": PASSWORD,
     }
     port = free_port_pair()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
-        "serve",
-        "--workers",
-        "2",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    proc = await launch("serve", "--workers", "2", "--port", str(port), env=env)
     try:
+        await healthy(f"http://127.0.0.1:{port}", proc)
         async with aiohttp.ClientSession(
             headers={"Authorization": "Bearer wk"}
         ) as http:
-            for _ in range(200):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.05)
             url = f"http://127.0.0.1:{port}/v1/invoices?customer_document=12345678909"
             for _ in range(10):
                 async with http.get(url) as resp:
@@ -378,15 +352,11 @@ async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
     """
     hubsoft_config(tmp_path, monkeypatch)
     port = free_port_pair()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
+    proc = await launch(
         "serve",
         "--port",
         str(port),
         env={**os.environ, "GATEWAY_LOG_FORMAT": "json"},
-        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
@@ -403,11 +373,10 @@ async def test_serve_prints_a_startup_line(tmp_path, monkeypatch):
         monkeypatch.setenv("GATEWAY_PORT", str(port))
         monkeypatch.setenv("GATEWAY_HOST", "0.0.0.0")  # noqa: S104 - as in the image
         for _ in range(300):  # the line comes first, then the port is bound: wait
-            if (healthy := await asyncio.to_thread(main, ["healthcheck"])) == 0:
+            if (healthy_code := await asyncio.to_thread(main, ["healthcheck"])) == 0:
                 break
             await asyncio.sleep(0.1)
     finally:
-        proc.terminate()
-        await proc.wait()
-    assert healthy == 0
+        await stop(proc)
+    assert healthy_code == 0
     assert await asyncio.to_thread(main, ["healthcheck"]) == 1

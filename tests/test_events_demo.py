@@ -5,31 +5,24 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sys
 
 import aiohttp
 
 from tests.events_support import eventually
+from tests.processes import launch, read_until, stop
 
 
 async def test_demo_pay_switch_shows_invoice_paid_at_its_receiver():
     """Pressing the printed pay switch makes the demo receiver print a signed invoice.paid."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway",
+    proc = await launch(
         "demo",
         "--port",
         "0",
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
-        out = ""
-        async with asyncio.timeout(30):
-            while "/__sim/pay/" not in out:
-                out += (await proc.stdout.readline()).decode()
+        out = await read_until(proc.stdout, "/__sim/pay/")
         switch = re.search(r"curl -s -X POST (http://\S+/__sim/pay/\d+)", out).group(1)
         base = re.search(r"is up at (http://\S+)", out).group(1)
         async with aiohttp.ClientSession() as http:
@@ -42,12 +35,8 @@ async def test_demo_pay_switch_shows_invoice_paid_at_its_receiver():
             await eventually(baseline_taken)
             async with http.post(switch) as resp:
                 assert resp.status == 200
-        async with asyncio.timeout(40):
-            line = ""
-            while "invoice.paid" not in line:
-                line = (await proc.stdout.readline()).decode()
+        line = (await read_until(proc.stdout, "invoice.paid", 40)).splitlines()[-1]
         assert "signature ok" in line
         assert switch.rsplit("/", 1)[1] in line
     finally:
-        proc.terminate()
-        await proc.wait()
+        await stop(proc)

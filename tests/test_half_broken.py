@@ -11,7 +11,8 @@ import pytest
 
 from adapters.hubsoft.client import ROW_CAP
 from gateway.api.state import SERVICE
-from gateway.upstream.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError
+from gateway.errors import CircuitOpenError
+from gateway.upstream.breaker import BreakerPolicy, CircuitBreaker
 from tests.support import API_KEY, FakeClock, hubsoft_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

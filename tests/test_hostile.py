@@ -18,16 +18,8 @@ from urllib.parse import quote
 import pytest
 
 from gateway.config.settings import ApiKey
-from tests.support import (
-    API_KEY,
-    fintera_connection,
-    hubsoft_connection,
-    make_settings,
-    xarios_connection,
-)
+from tests.support import API_KEY, AUTH, DOC, hubsoft_connection, make_settings
 
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-DOC = "12345678909"
 HUB = "hubsoft:acme-isp:1099-44612"
 SALE = "fintera:fin:36"
 UNICODE_DIGITS = ["²", "١٢", "５０", "⁵⁰", "𝟓𝟎", "½", "Ⅻ", "߁"]
@@ -35,19 +27,9 @@ NEWLINES = ["%0A", "%0D", "%0D%0A", "%00", "%09", "%E2%80%A8", "%C2%85"]
 
 
 @pytest.fixture
-async def hostile(gateway_factory, hubsoft_url, xarios_url, xarios_sim, fintera_url):
+async def hostile(gateway_factory, demo_connections):
     """A gateway over Hubsoft, Xarios and Fintera, as the demo runs them."""
-    settings = make_settings(
-        hubsoft_connection(hubsoft_url),
-        xarios_connection(
-            xarios_url,
-            xarios_sim.issue_refresh_token(),
-            currency="USD",
-            options={"document_tenants": {DOC: xarios_sim.tenant_id(0)}},
-        ),
-        fintera_connection(fintera_url),
-    )
-    return await gateway_factory(settings)
+    return await gateway_factory(make_settings(*demo_connections()))
 
 
 def q(**params: str) -> str:

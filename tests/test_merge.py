@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from tests.support import (
-    API_KEY,
-    fintera_connection,
-    hubsoft_connection,
-    make_settings,
-    xarios_connection,
-)
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-DOC = "12345678909"
+from tests.support import AUTH, DOC, make_settings
 
 
 async def test_same_cpf_in_hubsoft_fintera_and_xarios_merges(
-    gateway_factory,
-    hubsoft_url,
-    fintera_url,
-    xarios_url,
-    hubsoft_sim,
-    fintera_sim,
-    xarios_sim,
+    gateway_factory, demo_connections, hubsoft_sim, fintera_sim, xarios_sim
 ):
     """Maria's CPF: Hubsoft, Fintera and the mapped Xarios tenant in one due-date order."""
-    settings = make_settings(
-        hubsoft_connection(hubsoft_url),
-        fintera_connection(fintera_url),
-        xarios_connection(
-            xarios_url,
-            xarios_sim.issue_refresh_token(),
-            options={"document_tenants": {DOC: xarios_sim.tenant_id(0)}},
-        ),
-    )
-    client = await gateway_factory(settings)
+    client = await gateway_factory(make_settings(*demo_connections()))
     seen, cursor = [], None
     while True:
         url = f"/v1/invoices?customer_document={DOC}&limit=9" + (

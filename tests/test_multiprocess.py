@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import os
 import socket
-import sys
 
 import aiohttp
 import pytest
@@ -15,7 +14,7 @@ from adapters.fintera.simulator import API_TOKEN, ENTITIES
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from adapters.xarios.simulator import CLIENT_ID as X_ID
 from adapters.xarios.simulator import CLIENT_SECRET as X_SECRET
-from tests.processes import wait_until
+from tests.processes import healthy, launch, stop
 from tests.support import CURSOR_SECRET
 
 KEY = "multi-process-key-0123"
@@ -68,40 +67,14 @@ async def cluster_of_gateways(
         "F_TOKEN": API_TOKEN,
     }
     ports = [free_port() for _ in range(3)]
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--port",
-            str(port),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
+    procs = [await launch("serve", "--port", str(port), env=env) for port in ports]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:  # a start-up that fails must not leave processes behind
-        async with aiohttp.ClientSession() as http:
-            for base in bases:
-
-                async def up(base: str = base) -> bool:
-                    try:
-                        async with http.get(base + "/healthz") as resp:
-                            return resp.status == 200
-                    except aiohttp.ClientError:
-                        return False
-
-                # Generous: three interpreters starting on a loaded 2-core machine.
-                await wait_until(up, 60, f"gateway at {base} answers")
+        for base, proc in zip(bases, procs, strict=True):
+            await healthy(base, proc)
         yield bases
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            await proc.wait()
+        await stop(*procs)
 
 
 async def test_cold_storm_across_processes_makes_one_call_per_source(

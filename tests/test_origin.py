@@ -14,15 +14,13 @@ from aiohttp.test_utils import TestServer
 
 from gateway.upstream import origin
 from tests.support import (
-    API_KEY,
+    AUTH,
+    DOC,
     fintera_connection,
     hubsoft_connection,
     make_settings,
     xarios_connection,
 )
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-DOC = "12345678909"
 
 # {trap}: the trap's port; {port}: the upstream's own port.
 HOSTILE = {

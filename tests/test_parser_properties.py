@@ -18,9 +18,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from multidict import MultiDict
 
-from adapters.fintera import mapping as fintera_mapping
-from adapters.hubsoft import mapping as hubsoft_mapping
-from adapters.xarios import mapping as xarios_mapping
 from gateway.api.fields import (
     CANONICAL_ID_RE,
     ascii_int,
@@ -32,6 +29,7 @@ from gateway.config.settings import Secret
 from gateway.errors import InvalidRequestError
 from gateway.invoices.cursor import CursorCodec, Position
 from gateway.state.ratelimit import parse_remaining, parse_reset
+from gateway.upstream.kit.parse import MappingError, day, money
 
 DOC = "12345678909"
 # No per-example time limit: the machine is shared, and a slow example is not a bug.
@@ -87,33 +85,35 @@ def test_bounded_decimal_accepts_every_plain_amount(units, cents):
 
 
 @given(numberish)
-def test_upstream_money_parsers_raise_only_mapping_errors(raw):
-    """Each vendor's amount parser returns a Decimal or raises its MappingError."""
-    for parse, error in (
-        (hubsoft_mapping.parse_money, hubsoft_mapping.MappingError),
-        (xarios_mapping.parse_money, xarios_mapping.MappingError),
-        (fintera_mapping.money, fintera_mapping.MappingError),
-    ):
-        try:
-            value = parse(raw)
-        except error:
-            continue
-        assert value is None or isinstance(value, Decimal)
+def test_upstream_money_parser_raises_only_mapping_errors(raw):
+    """The kit's amount parser returns a finite Decimal or a MappingError naming the field."""
+    try:
+        value = money(raw, "valor")
+    except MappingError as err:
+        assert err.field == "valor"
+        return
+    assert value is None or (isinstance(value, Decimal) and value.is_finite())
 
 
-@given(st.text(max_size=40))
-def test_upstream_date_parsers_raise_only_mapping_errors(raw):
-    """Vendor date parsers: a date, None, or their MappingError; never another error."""
-    for parse, error in (
-        (hubsoft_mapping.parse_date, hubsoft_mapping.MappingError),
-        (xarios_mapping.parse_day, xarios_mapping.MappingError),
-        (fintera_mapping.day, fintera_mapping.MappingError),
-    ):
-        try:
-            value = parse(raw)
-        except error:
-            continue
-        assert value is None or isinstance(value, date)
+@given(json_scalars)
+def test_upstream_money_parser_takes_any_json_value(raw):
+    """Any JSON scalar: a finite Decimal, None, or a MappingError; never another error."""
+    try:
+        value = money(raw, "amount")
+    except MappingError:
+        return
+    assert value is None or (isinstance(value, Decimal) and value.is_finite())
+
+
+@given(st.text(max_size=40), st.booleans())
+def test_upstream_date_parser_raises_only_mapping_errors(raw, day_first):
+    """The kit's date parser: a date, None, or a MappingError; never another error."""
+    try:
+        value = day(raw, "data_vencimento", day_first=day_first)
+    except MappingError as err:
+        assert err.field == "data_vencimento"
+        return
+    assert value is None or isinstance(value, date)
 
 
 def list_request(**params: str):

@@ -6,13 +6,12 @@ import asyncio
 import hashlib
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
-from tests.processes import wait_until
+from tests.processes import launch, wait_until
 from tests.support import CURSOR_SECRET, free_port_pair
 
 
@@ -63,10 +62,7 @@ def serve_env(tmp_path, hubsoft_url, redis_server):
 async def start_master(env: dict[str, str], log: Path, port: int):
     """`invoice-gateway serve --workers 2` on `port`, output to `log`."""
     with log.open("wb") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
+        return await launch(
             "serve",
             "--workers",
             "2",

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.app import token_store
-from gateway.cli.main import _authorize
+from gateway.cli.auth import _authorize
 from gateway.config.load import load_settings
 from gateway.state.redis_token_record import RedisTokenStore
 from gateway.state.tokenfile import FileTokenStore

@@ -11,30 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
-from typing import Any
 
 from adapters.fintera import mapping
 from adapters.fintera.client import FinteraClient
-from gateway.errors import (
-    ConfigError,
-    NotFoundError,
-    UpstreamNotFoundError,
-    UpstreamProtocolError,
-)
+from adapters.fintera.payloads import Person, Receivable
+from gateway.errors import NotFoundError, UpstreamNotFoundError, UpstreamProtocolError
 from gateway.invoices.accounts import SaleAccount, SaleAccountDraft
-from gateway.invoices.models import Invoice
+from gateway.invoices.models import Invoice, JSONDict
+from gateway.upstream.kit.checks import match_remote_id, missing_secrets, raise_problems
+from gateway.upstream.kit.parse import MappingError, required_text
+from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.providers import (
-    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
     SourceResult,
-    map_one,
-    map_rows,
-    settled_ttl,
 )
 
 REMOTE_ID_RE = re.compile(r"([0-9]{1,18})-([0-9]{1,18})")
@@ -71,7 +66,7 @@ class FinteraAdapter:
 
     async def list_invoices(self, query: InvoiceQuery) -> SourceResult:
         """Receivables of the person(s) asked for, in every entity."""
-        people: dict[str, dict[str, Any]] = {}
+        people: dict[str, Person] = {}
         if query.customer_document:
             found = await self._client.get_all(
                 "/people",
@@ -82,8 +77,8 @@ class FinteraAdapter:
                 },
             )
             people = {
-                str(p["id"]): p
-                for p in (mapping.unwrap(r, "person") for r in found.rows)
+                required_text(p.get("id"), "person.id"): p
+                for p in (mapping.person_of(r) for r in found.rows)
             }
             if query.customer_id:
                 people = {k: v for k, v in people.items() if k == query.customer_id}
@@ -101,27 +96,14 @@ class FinteraAdapter:
                 for pid in person_ids
             )
         )
-        rows = [
-            mapping.unwrap(r, "receivable_account") for page in pages for r in page.rows
-        ]
+        rows = [mapping.receivable(r) for page in pages for r in page.rows]
         note = next((p.stopped for p in pages if p.stopped), None)
-        today, conn = self._ctx.today(), self._ctx.settings
-
-        def one(raw: dict[str, Any]) -> Invoice:
-            person = people.get(str(raw.get("person_id")))
-            return mapping.to_invoice(
-                raw,
-                connection=conn.id,
-                today=today,
-                person=person,
-                currency=conn.currency or "BRL",
-            )
-
         asked = {pid for pid in person_ids if pid is not None}
 
-        def belongs(raw: dict[str, Any]) -> bool:
+        def belongs(raw: Receivable) -> bool:
             return not asked or str(raw.get("person_id")) in asked
 
+        one = self._mapper(lambda raw: people.get(str(raw.get("person_id"))))
         return map_rows(rows, one, self._ctx, note, belongs=belongs)
 
     def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
@@ -130,9 +112,7 @@ class FinteraAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One receivable by `<entity>-<id>`, with its person looked up."""
-        match = REMOTE_ID_RE.fullmatch(remote_id)
-        if match is None:
-            raise NotFoundError(f"no Fintera receivable {remote_id!r}")
+        match = match_remote_id(REMOTE_ID_RE, remote_id, "Fintera receivable")
         entity, ident = match.groups()
         path = f"/entities/{entity}/receivable_accounts/{ident}"
         wrapped = await self._client.get(path)
@@ -144,24 +124,34 @@ class FinteraAdapter:
             else None
         )
         if PERSON_ID_RE.fullmatch(str(person_id)) and not isinstance(person_id, bool):
-            with contextlib.suppress(UpstreamNotFoundError, mapping.MappingError):
-                person = mapping.unwrap(
-                    await self._client.get(f"/people/{person_id}"), "person"
+            with contextlib.suppress(UpstreamNotFoundError, MappingError):
+                person = mapping.person_of(
+                    await self._client.get(f"/people/{person_id}")
                 )
-        conn = self._ctx.settings
+        one = self._mapper(lambda _raw: person)
 
-        def one(item: dict[str, Any]) -> Invoice:
+        def unwrapped(item: JSONDict) -> Invoice:
+            return one(mapping.receivable(item))
+
+        return map_one(
+            wrapped, unwrapped, self._ctx, "/entities/{id}/receivable_accounts/{id}"
+        )
+
+    def _mapper(
+        self, person: Callable[[Receivable], Person | None]
+    ) -> Callable[[Receivable], Invoice]:
+        today, conn = self._ctx.today(), self._ctx.settings
+
+        def one(raw: Receivable) -> Invoice:
             return mapping.to_invoice(
-                mapping.unwrap(item, "receivable_account"),
+                raw,
                 connection=conn.id,
-                today=self._ctx.today(),
-                person=person,
+                today=today,
+                person=person(raw),
                 currency=conn.currency or "BRL",
             )
 
-        return map_one(
-            wrapped, one, self._ctx, "/entities/{id}/receivable_accounts/{id}"
-        )
+        return one
 
     def open_document(self, remote_id: str) -> AbstractAsyncContextManager[Document]:
         """Fintera receivables carry no document."""
@@ -217,12 +207,10 @@ class FinteraAdapter:
         ]
         return max(found, key=lambda a: a.created_at or created_after, default=None)
 
-    def _account(self, raw: Any) -> SaleAccount:
+    def _account(self, raw: object) -> SaleAccount:
         """One `{"sale_account": {...}}` item; an unreadable one is a protocol error."""
         try:
-            return mapping.to_sale_account(
-                mapping.unwrap(raw, "sale_account"), connection=self._ctx.settings.id
-            )
+            return mapping.to_sale_account(raw, connection=self._ctx.settings.id)
         except (ValueError, KeyError, TypeError) as err:
             raise UpstreamProtocolError(
                 self._ctx.settings.id,
@@ -239,9 +227,7 @@ class FinteraAdapter:
 
 
 def _sale_id(remote_id: str) -> str:
-    if not SALE_ID_RE.fullmatch(remote_id):
-        raise NotFoundError(f"no Fintera sale account {remote_id!r}")
-    return remote_id
+    return match_remote_id(SALE_ID_RE, remote_id, "Fintera sale account").group()
 
 
 def _due_search(start: date | None, end: date | None) -> dict[str, str]:
@@ -256,9 +242,7 @@ def _due_search(start: date | None, end: date | None) -> dict[str, str]:
 
 def create(ctx: ProviderContext) -> FinteraAdapter:
     """Factory named in the registry."""
-    problems = []
-    if "api_token" not in ctx.settings.secrets:
-        problems.append("secrets.api_token: required by fintera")
+    problems = missing_secrets(ctx.settings, "fintera", ("api_token",))
     entities = ctx.settings.options.get("entity_ids", [])
     if not isinstance(entities, list) or not all(
         isinstance(e, int) and e > 0 for e in entities
@@ -270,8 +254,7 @@ def create(ctx: ProviderContext) -> FinteraAdapter:
         isinstance(account, int | str) and str(account).isdigit()
     ):
         problems.append("options.account_id: must be the numeric ACCOUNT_ID")
-    if problems:
-        raise ConfigError(problems)
+    raise_problems(problems)
     client = FinteraClient(
         ctx.http,
         ctx.settings.secrets["api_token"],
@@ -279,6 +262,3 @@ def create(ctx: ProviderContext) -> FinteraAdapter:
         ctx.settings.max_pages,
     )
     return FinteraAdapter(ctx, client, list(entities))
-
-
-_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -12,7 +12,6 @@ chain of them.
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from gateway.errors import (
     UpstreamValidationError,
 )
 from gateway.upstream.http import Target, UpstreamClient, UpstreamResponse
+from gateway.upstream.kit.static import StaticAuth
 from gateway.upstream.origin import Link
 from gateway.upstream.paging import DEFAULT_MAX_PAGES, PageWalk
 
@@ -82,28 +82,6 @@ class Page:
         return self.stopped is not None
 
 
-class FinteraAuth:
-    """Static credentials: nothing to renew, so a 401 is never retried."""
-
-    def __init__(self, token: Secret, account_id: str | None) -> None:
-        """Keep the token and the optional account selector."""
-        self._token = token
-        self._account_id = account_id
-
-    async def apply(self, headers: dict[str, str]) -> object:
-        """Basic auth with the token as user name, plus `ACCOUNT_ID` when configured."""
-        pair = base64.b64encode(f"{self._token.reveal()}:X".encode()).decode()
-        headers[hdrs.AUTHORIZATION] = f"Basic {pair}"
-        headers[hdrs.ACCEPT] = "application/json"
-        if self._account_id:
-            headers["ACCOUNT_ID"] = self._account_id
-        return None
-
-    async def rejected(self, _handle: object) -> bool:
-        """A refused static token stays refused."""
-        return False
-
-
 class FinteraClient:
     """Typed calls to one Fintera account."""
 
@@ -116,7 +94,11 @@ class FinteraClient:
     ) -> None:
         """Compose the funnel and the static credentials."""
         self.http = http
-        self._auth = FinteraAuth(token, account_id)
+        # The token is the Basic user name; Fintera ignores the password.
+        selector = {"ACCOUNT_ID": account_id} if account_id else {}
+        self._auth = StaticAuth.basic(
+            token, "X", **{hdrs.ACCEPT: "application/json"}, **selector
+        )
         self._max_pages = max_pages
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> Any:

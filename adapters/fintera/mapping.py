@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from calendar import monthrange
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
+from adapters.fintera.payloads import Person, Receivable, SaleAccountRecord
 from gateway.invoices.accounts import Classification, SaleAccount, SaleAccountDraft
 from gateway.invoices.models import (
     BillingPeriod,
@@ -23,8 +23,19 @@ from gateway.invoices.models import (
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    JSONDict,
     settle_amounts,
 )
+from gateway.upstream.kit.parse import (
+    MappingError,
+    day,
+    digits,
+    integer,
+    money,
+    required_text,
+    text,
+)
+from gateway.upstream.kit.rules import status_word
 
 PROVIDER = "fintera"
 STATUS_MAP = {1: InvoiceStatus.OPEN, 2: InvoiceStatus.PAID, 3: InvoiceStatus.PAID}
@@ -56,11 +67,6 @@ METHOD_TO_CANONICAL = {
     "pix": "pix",
 }
 METHOD_TO_UPSTREAM = {v: k for k, v in METHOD_TO_CANONICAL.items()}
-_MONEY_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-
-class MappingError(ValueError):
-    """A payload of a shape the Fintera contract does not allow."""
 
 
 def format_document(digits: str) -> str:
@@ -70,113 +76,104 @@ def format_document(digits: str) -> str:
     return f"{digits[:2]}.{digits[2:5]}.{digits[5:8]}/{digits[8:12]}-{digits[12:]}"
 
 
-def money(raw: Any) -> Decimal | None:
-    """Fintera money: decimal strings (`"150.99"`), numbers tolerated."""
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, bool):
-        raise MappingError(f"money is a boolean: {raw!r}")
-    if isinstance(raw, int | float):
-        return Decimal(repr(raw))
-    if isinstance(raw, str) and _MONEY_RE.fullmatch(raw.strip()):
-        return Decimal(raw.strip())
-    raise MappingError(f"unreadable amount {raw!r}")
-
-
-def day(raw: Any) -> date | None:
-    """A date or the date part of a timestamp (`2017-03-06T18:24:43-03:00`)."""
-    if raw is None or raw == "":
-        return None
-    try:
-        return date.fromisoformat(str(raw)[:10])
-    except ValueError as err:
-        raise MappingError(f"unreadable date {raw!r}") from err
-
-
-def instant(raw: Any) -> datetime | None:
-    """An ISO timestamp with offset."""
+def instant(raw: object, field: str) -> datetime | None:
+    """An ISO timestamp with offset (`created_at`, `updated_at`)."""
     if raw is None or raw == "":
         return None
     try:
         return datetime.fromisoformat(str(raw))
     except ValueError as err:
-        raise MappingError(f"unreadable timestamp {raw!r}") from err
+        raise MappingError(field, "unreadable timestamp") from err
 
 
-def competency(raw: Any) -> BillingPeriod | None:
+def competency(raw: object) -> BillingPeriod | None:
     """`"2016-01"` -> the whole month."""
     if raw is None or raw == "":
         return None
-    match = re.fullmatch(r"(\d{4})-(\d{2})", str(raw))
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", str(raw))
     if match is None or not 1 <= int(match.group(2)) <= 12:  # noqa: PLR2004
-        raise MappingError(f"unreadable competency_month {raw!r}")
+        raise MappingError("competency_month", "not a year-month")
     year, month = int(match.group(1)), int(match.group(2))
     return BillingPeriod(
         date(year, month, 1), date(year, month, monthrange(year, month)[1])
     )
 
 
-def unwrap(item: Any, key: str) -> dict[str, Any]:
+def unwrap(item: object, key: str) -> JSONDict:
     """`{"<resource>": {...}}` -> the inner object."""
     inner = item.get(key) if isinstance(item, dict) else None
     if not isinstance(inner, dict):
-        raise MappingError(f"expected an object wrapped in {key!r}")
+        raise MappingError(key, "expected an object wrapped in this key")
     return inner
 
 
-def to_customer(person: dict[str, Any] | None, person_id: Any) -> Customer:
+def receivable(item: object) -> Receivable:
+    """`{"receivable_account": {...}}` -> the receivable."""
+    return cast("Receivable", unwrap(item, "receivable_account"))
+
+
+def person_of(item: object) -> Person:
+    """`{"person": {...}}` -> the person."""
+    return cast("Person", unwrap(item, "person"))
+
+
+def to_customer(person: Person | None, person_id: object) -> Customer:
     """A person (customer) record, or just its id when it was not looked up."""
     if person is None:
         return Customer(remote_id=None if person_id is None else str(person_id))
-    digits = person.get("federation_subscription_number_only_numbers")
-    if not digits and person.get("federation_subscription_number"):
-        digits = re.sub(r"\D", "", str(person["federation_subscription_number"]))
+    found = text(
+        person.get("federation_subscription_number_only_numbers"),
+        "federation_subscription_number_only_numbers",
+    ) or digits(
+        person.get("federation_subscription_number"), "federation_subscription_number"
+    )
     return Customer(
-        str(person.get("id", person_id)), digits or None, person.get("name")
+        str(person.get("id", person_id)), found, text(person.get("name"), "name")
     )
 
 
 def to_invoice(
-    raw: dict[str, Any],
+    raw: Receivable,
     *,
     connection: str,
     today: date,
-    person: dict[str, Any] | None,
+    person: Person | None,
     currency: str | None = "BRL",
 ) -> Invoice:
     """Map one receivable account."""
-    if "id" not in raw or "entity_id" not in raw:
-        raise MappingError("receivable without id/entity_id")
-    code = raw.get("status")
-    status = (
-        STATUS_MAP.get(code, InvoiceStatus.UNKNOWN)
-        if isinstance(code, int)
-        else InvoiceStatus.UNKNOWN
+    remote_id = "-".join(
+        required_text(raw.get(key), key) for key in ("entity_id", "id")
     )
-    due = day(raw.get("due_date"))
-    if status is InvoiceStatus.OPEN and due is not None and due < today:
-        status = InvoiceStatus.OVERDUE
-    amount = money(raw.get("amount"))
-    paid, owed = settle_amounts(status, amount, money(raw.get("total_amount")))
-    description = raw.get("description")
+    code = raw.get("status")
+    due = day(raw.get("due_date"), "due_date")
+    status = status_word(
+        code if isinstance(code, int) else None, STATUS_MAP, due, today
+    )
+    amount = money(raw.get("amount"), "amount")
+    paid, owed = settle_amounts(
+        status, amount, money(raw.get("total_amount"), "total_amount")
+    )
+    description = text(raw.get("description"), "description")
+    paid_on = day(raw.get("occurred_at"), "occurred_at")
     return Invoice(
         provider=PROVIDER,
         connection=connection,
-        remote_id=f"{raw['entity_id']}-{raw['id']}",
-        number=raw.get("document") or None,
+        remote_id=remote_id,
+        number=text(raw.get("document"), "document"),
         customer=to_customer(person, raw.get("person_id")),
         status=status,
-        remote_status=raw.get("status_name") or (None if code is None else str(code)),
+        remote_status=text(raw.get("status_name"), "status_name")
+        or (None if code is None else str(code)),
         currency=currency,
         amount=amount,
         amount_paid=paid,
         amount_due=owed,
-        issue_date=day(raw.get("document_emission_date")),
+        issue_date=day(raw.get("document_emission_date"), "document_emission_date"),
         due_date=due,
-        paid_date=day(raw.get("occurred_at")) if status is InvoiceStatus.PAID else None,
+        paid_date=paid_on if status is InvoiceStatus.PAID else None,
         billing_period=competency(raw.get("competency_month")),
-        lines=(InvoiceLine(str(description), amount),) if description else (),
-        remote=raw,
+        lines=(InvoiceLine(description, amount),) if description else (),
+        remote=cast("JSONDict", raw),
     )
 
 
@@ -187,40 +184,43 @@ def _classifications(raw: Any, id_key: str) -> tuple[Classification, ...]:
         Classification(
             int(item[id_key]),
             str(item.get("name") or ""),
-            money(item.get("amount")),
-            money(item.get("percentage")),
+            money(item.get("amount"), "classifications.amount"),
+            money(item.get("percentage"), "classifications.percentage"),
         )
         for item in raw
         if isinstance(item, dict) and item.get(id_key) is not None
     )
 
 
-def to_sale_account(raw: dict[str, Any], *, connection: str) -> SaleAccount:
-    """Map one sale account (already unwrapped)."""
+def to_sale_account(item: object, *, connection: str) -> SaleAccount:
+    """Map one `{"sale_account": {...}}` item."""
+    raw = cast("SaleAccountRecord", unwrap(item, "sale_account"))
     remote = str(raw.get("provider") or "")
     methods = [m for m in str(raw.get("payment_methods") or "").split(",") if m]
     return SaleAccount(
         provider=PROVIDER,
         connection=connection,
-        remote_id=str(raw["id"]),
-        entity_id=raw.get("entity_id"),
+        remote_id=required_text(raw.get("id"), "id"),
+        entity_id=integer(raw.get("entity_id"), "entity_id"),
         name=str(raw.get("name") or ""),
-        description=raw.get("description") or None,
+        description=text(raw.get("description"), "description"),
         acquirer=ACQUIRER_MAP.get(remote, "other"),
         remote_acquirer=remote or None,
         payment_methods=tuple(METHOD_TO_CANONICAL.get(m, "other") for m in methods),
         consolidate=bool(raw.get("consolidate")),
-        category_id=raw.get("category_id"),
-        person_id=raw.get("person_id"),
-        classification_center_id=raw.get("classification_center_id"),
+        category_id=integer(raw.get("category_id"), "category_id"),
+        person_id=integer(raw.get("person_id"), "person_id"),
+        classification_center_id=integer(
+            raw.get("classification_center_id"), "classification_center_id"
+        ),
         custom_classifications=_classifications(
             raw.get("custom_classifications"), "custom_classifier_id"
         ),
         classification_center_classifications=_classifications(
             raw.get("classification_center_classifications"), "classification_center_id"
         ),
-        created_at=instant(raw.get("created_at")),
-        updated_at=instant(raw.get("updated_at")),
+        created_at=instant(raw.get("created_at"), "created_at"),
+        updated_at=instant(raw.get("updated_at"), "updated_at"),
     )
 
 

@@ -518,9 +518,11 @@ def _validate(body: dict[str, Any], *, partial: bool) -> dict[str, list[str]]:
     return errors
 
 
-def demo_upstream(today: date | None = None) -> DemoUpstream:
-    """The simulator and the connection that points at it."""
-    sim = FinteraSimulator(today=today or sao_paulo_now().date())
+def demo_upstream(
+    today: date | None = None, sim: FinteraSimulator | None = None
+) -> DemoUpstream:
+    """The simulator (`sim`, else a fresh one) and the connection that points at it."""
+    sim = sim or FinteraSimulator(today=today or sao_paulo_now().date())
     return DemoUpstream(
         provider="fintera",
         connection_id="demo-fintera",

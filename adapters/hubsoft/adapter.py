@@ -14,24 +14,24 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import cast
 
 from adapters.hubsoft.client import ROW_CAP, HubsoftClient, HubsoftCredentials
-from adapters.hubsoft.mapping import MappingError, owned_by, parse_date, to_invoice
-from gateway.errors import ConfigError, NotFoundError
+from adapters.hubsoft.mapping import owned_by, parse_date, to_invoice
+from adapters.hubsoft.payloads import InvoiceRow
+from gateway.errors import NotFoundError
 from gateway.invoices.models import Customer, Invoice, InvoiceStatus
+from gateway.upstream.kit.checks import match_remote_id, missing_secrets, raise_problems
+from gateway.upstream.kit.parse import MappingError
+from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.origin import Link
 from gateway.upstream.paging import PageWalk
 from gateway.upstream.providers import (
-    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
     SourceResult,
-    map_one,
-    map_rows,
-    settled_ttl,
 )
 
 REQUIRED_SECRETS = ("client_id", "client_secret", "username", "password")
@@ -102,9 +102,7 @@ class HubsoftAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """Find one invoice among its customer's (the id carries the customer)."""
-        match = REMOTE_ID_RE.fullmatch(remote_id)
-        if match is None:
-            raise NotFoundError(f"no Hubsoft invoice {remote_id!r}")
+        match = match_remote_id(REMOTE_ID_RE, remote_id, "Hubsoft invoice")
         prefix, termo, invoice_id = match.groups()
         busca = {"doc": "cpf_cnpj", "svc": "id_cliente_servico"}.get(
             prefix or "", "codigo_cliente"
@@ -116,13 +114,14 @@ class HubsoftAdapter:
         rows, _ = await self._customer_rows((busca, termo), pending_only=False)
         asked = {"cpf_cnpj": "document", "codigo_cliente": "code"}.get(busca, "service")
         for row in rows:
+            record = cast("InvoiceRow", row) if isinstance(row, dict) else None
             if (
-                isinstance(row, dict)
-                and str(row.get("id_fatura")) == invoice_id
-                and owned_by(row, **{asked: termo})
+                record is not None
+                and str(record.get("id_fatura")) == invoice_id
+                and owned_by(record, **{asked: termo})
             ):
                 return map_one(
-                    row,
+                    record,
                     self._mapper((busca, termo), searched),
                     self._ctx,
                     "/api/v1/integracao/cliente/financeiro",
@@ -147,11 +146,7 @@ class HubsoftAdapter:
         async with self._ctx.http.stream(
             "GET", Link(url), label="/pdf/fatura/{token}"
         ) as body:
-            yield Document(
-                content_type=body.content_type or "application/pdf",
-                length=body.content_length,
-                chunks=body.chunks(),
-            )
+            yield Document.streamed(body, "application/pdf")
 
     async def _customer_rows(
         self,
@@ -160,9 +155,9 @@ class HubsoftAdapter:
         pending_only: bool,
         start: date | None = None,
         end: date | None = None,
-    ) -> tuple[list[Any], str | None]:
+    ) -> tuple[list[object], str | None]:
         """Seek through the customer's invoices by due date, 50 rows at a time."""
-        by_id: dict[str, Any] = {}
+        by_id: dict[str, object] = {}
         for _ in range(MAX_CUSTOMER_PAGES):
             rows = await self._client.customer_invoices(
                 *scope, pending_only=pending_only, start=start, end=end
@@ -185,9 +180,9 @@ class HubsoftAdapter:
 
     async def _tenant_rows(
         self, start: date, end: date, pending_only: bool
-    ) -> tuple[list[Any], str | None]:
+    ) -> tuple[list[object], str | None]:
         """Tenant-wide rows, window by window, page by page (bounded: `PageWalk`)."""
-        rows: list[Any] = []
+        rows: list[object] = []
         walk = PageWalk(self._ctx.settings.max_pages)
         window_start = start
         while window_start <= end and not walk.stopped:
@@ -207,11 +202,11 @@ class HubsoftAdapter:
 
     def _map(
         self,
-        rows: list[Any],
+        rows: list[object],
         scope: tuple[str, str],
         searched: Customer,
         note: str | None,
-        belongs: Callable[[dict[str, Any]], bool] | None = None,
+        belongs: Callable[[InvoiceRow], bool] | None = None,
     ) -> SourceResult:
         return map_rows(
             rows, self._mapper(scope, searched), self._ctx, note, belongs=belongs
@@ -219,10 +214,10 @@ class HubsoftAdapter:
 
     def _mapper(
         self, scope: tuple[str, str], searched: Customer
-    ) -> Callable[[dict[str, Any]], Invoice]:
+    ) -> Callable[[InvoiceRow], Invoice]:
         today = self._ctx.today()
 
-        def one(row: dict[str, Any]) -> Invoice:
+        def one(row: InvoiceRow) -> Invoice:
             return to_invoice(
                 row,
                 connection=self._ctx.settings.id,
@@ -246,12 +241,12 @@ def _scope(query: InvoiceQuery) -> tuple[str, str] | None:
     return None
 
 
-def _last_due(rows: list[Any]) -> date | None:
+def _last_due(rows: list[object]) -> date | None:
     dues = []
     for row in rows:
         try:
             due = (
-                parse_date(row.get("data_vencimento"))
+                parse_date(row.get("data_vencimento"), "data_vencimento")
                 if isinstance(row, dict)
                 else None
             )
@@ -264,9 +259,7 @@ def _last_due(rows: list[Any]) -> date | None:
 
 def create(ctx: ProviderContext) -> HubsoftAdapter:
     """Factory named in the registry; refuses a connection missing a credential."""
-    missing = [name for name in REQUIRED_SECRETS if name not in ctx.settings.secrets]
-    if missing:
-        raise ConfigError([f"secrets.{name}: required by hubsoft" for name in missing])
+    raise_problems(missing_secrets(ctx.settings, "hubsoft", REQUIRED_SECRETS))
     secrets = ctx.settings.secrets
     credentials = HubsoftCredentials(
         client_id=secrets["client_id"].reveal(),
@@ -275,6 +268,3 @@ def create(ctx: ProviderContext) -> HubsoftAdapter:
         password=secrets["password"],
     )
     return HubsoftAdapter(ctx, HubsoftClient(ctx.http, ctx.tokens, credentials))
-
-
-_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

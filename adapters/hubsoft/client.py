@@ -10,22 +10,16 @@ reads a row.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from aiohttp import hdrs
-
 from gateway.config.settings import Secret
-from gateway.errors import (
-    UpstreamAuthError,
-    UpstreamProtocolError,
-    UpstreamRejectedError,
-)
+from gateway.errors import UpstreamProtocolError, UpstreamRejectedError
 from gateway.state.tokens import Token, TokenProvider
 from gateway.upstream.http import UpstreamClient, UpstreamResponse
-from gateway.upstream.oauth import token_from_response
+from gateway.upstream.kit.bearer import BearerAuth
+from gateway.upstream.kit.oauth2 import OAuth2Grants, OAuthClient
 
 CUSTOMER_INVOICES = "/api/v1/integracao/cliente/financeiro"
 TENANT_INVOICES = "/api/v1/integracao/financeiro/fatura"
@@ -49,30 +43,8 @@ class HubsoftCredentials:
 class TenantPage:
     """One page of `/financeiro/fatura` and the last page index (0-based, inclusive)."""
 
-    rows: list[Any]
+    rows: list[object]
     last_page: int
-
-
-class HubsoftAuth:
-    """Bearer token from the shared token provider; a rejected token is dropped."""
-
-    def __init__(self, client: HubsoftClient) -> None:
-        """Bind to the client that knows how to log in."""
-        self._client = client
-
-    async def apply(self, headers: dict[str, str]) -> object:
-        """Set `Authorization` and return the token used."""
-        token = await self._client.tokens.get(
-            self._client.http.connection, self._client.login
-        )
-        headers[hdrs.AUTHORIZATION] = f"Bearer {token.access.reveal()}"
-        return token
-
-    async def rejected(self, handle: object) -> bool:
-        """The token was refused (revoked or expired early): forget it."""
-        if isinstance(handle, Token):
-            await self._client.tokens.invalidate(self._client.http.connection, handle)
-        return True
 
 
 class HubsoftClient:
@@ -86,33 +58,21 @@ class HubsoftClient:
     ) -> None:
         """Compose the shared funnel, token provider and this tenant's credentials."""
         self.http = http
-        self.tokens = tokens
         self._credentials = credentials
-        self._auth = HubsoftAuth(self)
+        # Hubsoft's token endpoint takes a JSON body, not the usual form.
+        self._grants = OAuth2Grants(
+            http,
+            TOKEN_PATH,
+            OAuthClient(credentials.client_id, credentials.client_secret),
+            encoding="json",
+            advice="check client_id, client_secret, username and password",
+        )
+        self._auth = BearerAuth(tokens, http.connection, self.login)
 
     async def login(self, _previous: Token | None) -> Token:
-        """Run the password grant (the token call itself skips the auth path)."""
+        """Run the password grant: a 401 means the token was revoked, so log in anew."""
         creds = self._credentials
-        body = {
-            "grant_type": "password",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret.reveal(),
-            "username": creds.username,
-            "password": creds.password.reveal(),
-        }
-        issued = time.time()
-        response = await self.http.request(
-            "POST", TOKEN_PATH, json=body, pass_statuses=frozenset({400, 401})
-        )
-        if response.status != 200:  # noqa: PLR2004
-            raise UpstreamAuthError(
-                self.http.connection,
-                "POST",
-                TOKEN_PATH,
-                "login refused: check client_id, client_secret, username and password",
-                status=response.status,
-            )
-        return token_from_response(self.http, TOKEN_PATH, response, issued=issued)
+        return await self._grants.password(creds.username, creds.password)
 
     async def customer_invoices(
         self,
@@ -122,7 +82,7 @@ class HubsoftClient:
         pending_only: bool,
         start: date | None = None,
         end: date | None = None,
-    ) -> list[Any]:
+    ) -> list[object]:
         """`/cliente/financeiro`, oldest due date first, at most `ROW_CAP` rows."""
         params = {
             "busca": busca,
@@ -155,10 +115,10 @@ class HubsoftClient:
             raise self._protocol(TENANT_INVOICES, "paginacao.ultima_pagina missing")
         return TenantPage(self._rows_of(TENANT_INVOICES, payload, "faturas"), last)
 
-    async def _rows(self, path: str, params: dict[str, str], key: str) -> list[Any]:
+    async def _rows(self, path: str, params: dict[str, str], key: str) -> list[object]:
         return self._rows_of(path, await self._envelope(path, params), key)
 
-    def _rows_of(self, path: str, payload: dict[str, Any], key: str) -> list[Any]:
+    def _rows_of(self, path: str, payload: dict[str, Any], key: str) -> list[object]:
         """The payload list; rows are checked one by one by the adapter."""
         rows = payload.get(key)
         if not isinstance(rows, list):

@@ -9,21 +9,30 @@ date against `today` in the connection's zone. Unknown words become `unknown`/`o
 
 from __future__ import annotations
 
-import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import cast
 
+from adapters.hubsoft.payloads import CustomerBlock, InvoiceRow, LineItem
 from gateway.invoices.models import (
     Boleto,
     Customer,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
+    JSONDict,
     Payment,
     PaymentMethod,
     settle_amounts,
 )
+from gateway.upstream.kit.parse import (
+    day,
+    digits,
+    money,
+    objects,
+    required_text,
+    text,
+)
+from gateway.upstream.kit.rules import overdue_rule, status_word
 
 PROVIDER = "hubsoft"
 
@@ -56,94 +65,51 @@ PAYMENT_METHOD_MAP: dict[str, PaymentMethod] = {
     "cheque": PaymentMethod.CHEQUE,
 }
 
-_MONEY_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_BR_DATE_RE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
+
+def parse_date(raw: object, field: str) -> date | None:
+    """`dd/mm/yyyy` (`/cliente/financeiro`) or ISO, alone or with a time (`/fatura`)."""
+    return day(raw, field, day_first=True)
 
 
-class MappingError(ValueError):
-    """A row holds a value of a shape the upstream's contract does not allow."""
-
-
-def parse_date(raw: Any) -> date | None:
-    """`dd/mm/yyyy`, `yyyy-mm-dd` or `yyyy-mm-dd HH:MM:SS` (both routes' forms)."""
-    if raw is None or raw == "":
-        return None
-    if not isinstance(raw, str):
-        raise MappingError(f"date is not text: {raw!r}")
-    text = raw.strip()
-    try:
-        if match := _BR_DATE_RE.fullmatch(text):  # strptime is 10x slower than this
-            day, month, year = match.groups()
-            return date(int(year), int(month), int(day))
-        return date.fromisoformat(text[:10])
-    except ValueError as err:
-        raise MappingError(f"unreadable date {raw!r}") from err
-
-
-def parse_money(raw: Any) -> Decimal | None:
-    """A JSON number or a dotted decimal string; locale forms like `200,0` are refused."""
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, bool):
-        raise MappingError(f"money is a boolean: {raw!r}")
-    if isinstance(raw, int | float):
-        return Decimal(str(raw))
-    if isinstance(raw, str) and _MONEY_RE.fullmatch(raw.strip()):
-        try:
-            return Decimal(raw.strip())
-        except (
-            InvalidOperation
-        ) as err:  # pragma: no cover - the regex admits only valid ones
-            raise MappingError(f"unreadable amount {raw!r}") from err
-    raise MappingError(f"unreadable amount {raw!r}")
-
-
-def _text(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        return raw.strip() or None
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)
-    raise MappingError(f"expected text, got {type(raw).__name__}")
-
-
-def to_lines(raw: dict[str, Any]) -> tuple[InvoiceLine, ...]:
+def to_lines(raw: InvoiceRow) -> tuple[InvoiceLine, ...]:
     """`detalhamento` (object or array) or `cobrancas` as invoice lines."""
     items = raw.get("detalhamento")
     if items is None:
-        items = raw.get("cobrancas") or []
-    if isinstance(items, dict):
-        items = [items]
-    if not isinstance(items, list):
-        raise MappingError("detalhamento is neither an object nor an array")
-    lines = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise MappingError("a detalhamento entry is not an object")
-        lines.append(
-            InvoiceLine(
-                _text(item.get("descricao")) or "", parse_money(item.get("valor"))
-            )
+        items = raw.get("cobrancas") or None
+    return tuple(
+        InvoiceLine(
+            text(item.get("descricao"), "detalhamento.descricao") or "",
+            money(item.get("valor"), "detalhamento.valor"),
         )
-    return tuple(lines)
+        for item in map(_line, objects(items, "detalhamento", lone=True))
+    )
 
 
-def to_customer(raw: dict[str, Any], searched: Customer) -> Customer:
-    """The row's `cliente` block, falling back to the customer that was searched for."""
+def _line(entry: dict[str, object]) -> LineItem:
+    return cast("LineItem", entry)
+
+
+def _block(raw: InvoiceRow) -> CustomerBlock | None:
     block = raw.get("cliente")
-    if not isinstance(block, dict):
+    return cast("CustomerBlock", block) if isinstance(block, dict) else None
+
+
+def to_customer(raw: InvoiceRow, searched: Customer) -> Customer:
+    """The row's `cliente` block, falling back to the customer that was searched for."""
+    block = _block(raw)
+    if block is None:
         return searched
-    document = _text(block.get("cpf_cnpj"))
     return Customer(
-        remote_id=_text(block.get("codigo_cliente")) or searched.remote_id,
-        document=re.sub(r"\D", "", document) if document else searched.document,
-        name=_text(block.get("nome_razaosocial")) or searched.name,
+        remote_id=text(block.get("codigo_cliente"), "cliente.codigo_cliente")
+        or searched.remote_id,
+        document=digits(block.get("cpf_cnpj"), "cliente.cpf_cnpj") or searched.document,
+        name=text(block.get("nome_razaosocial"), "cliente.nome_razaosocial")
+        or searched.name,
     )
 
 
 def owned_by(
-    raw: dict[str, Any],
+    raw: InvoiceRow,
     *,
     document: str | None = None,
     code: str | None = None,
@@ -154,19 +120,17 @@ def owned_by(
     Each given identifier must match where the row states it. A row without a `cliente`
     block (the older shape) states no owner and stands for the customer searched.
     """
-    block = raw.get("cliente")
-    if not isinstance(block, dict):
+    block = _block(raw)
+    if block is None:
         return True
     servico = block.get("servico")
+    service_id = (
+        servico.get("id_cliente_servico") if isinstance(servico, dict) else None
+    )
     stated = [
-        (document, re.sub(r"\D", "", _text(block.get("cpf_cnpj")) or "") or None),
-        (code, _text(block.get("codigo_cliente"))),
-        (
-            service,
-            _text(servico.get("id_cliente_servico"))
-            if isinstance(servico, dict)
-            else None,
-        ),
+        (document, digits(block.get("cpf_cnpj"), "cliente.cpf_cnpj")),
+        (code, text(block.get("codigo_cliente"), "cliente.codigo_cliente")),
+        (service, text(service_id, "cliente.servico.id_cliente_servico")),
     ]
     return all(
         asked is None or found is None or asked == found for asked, found in stated
@@ -174,37 +138,36 @@ def owned_by(
 
 
 def to_status(
-    raw: dict[str, Any], due: date | None, paid_on: date | None, today: date
+    raw: InvoiceRow, due: date | None, paid_on: date | None, today: date
 ) -> tuple[InvoiceStatus, str | None]:
     """Status and the upstream's own word for it (research notes section 4.2)."""
-    remote = _text(raw.get("status"))
+    remote = text(raw.get("status"), "status")
     if remote is not None:
-        status = STATUS_MAP.get(remote.lower().replace(" ", "_"), InvoiceStatus.UNKNOWN)
-        if status is InvoiceStatus.OPEN and due is not None and due < today:
-            status = InvoiceStatus.OVERDUE
-        return status, remote
+        word = remote.lower().replace(" ", "_")
+        return status_word(word, STATUS_MAP, due, today), remote
     if raw.get("quitado") is True or paid_on is not None:
         return InvoiceStatus.PAID, None
-    if due is not None and due < today:
-        return InvoiceStatus.OVERDUE, None
-    return InvoiceStatus.OPEN, None
+    return overdue_rule(InvoiceStatus.OPEN, due, today), None
 
 
-def to_payment(raw: dict[str, Any]) -> Payment:
+def to_payment(raw: InvoiceRow) -> Payment:
     """Method, boleto instruments and PIX code (both spellings)."""
-    kind = _text(raw.get("tipo_cobranca"))
+    kind = text(raw.get("tipo_cobranca"), "tipo_cobranca")
     method = PAYMENT_METHOD_MAP.get(kind, PaymentMethod.OTHER) if kind else None
-    line, barcode = _text(raw.get("linha_digitavel")), _text(raw.get("codigo_barras"))
+    line = text(raw.get("linha_digitavel"), "linha_digitavel")
+    barcode = text(raw.get("codigo_barras"), "codigo_barras")
     boleto = None
     if method is PaymentMethod.BOLETO or line or barcode:
         boleto = Boleto(
             digitable_line=line,
             barcode=barcode,
-            our_number=_text(raw.get("nosso_numero_dv"))
-            or _text(raw.get("nosso_numero")),
-            url=_text(raw.get("link")),
+            our_number=text(raw.get("nosso_numero_dv"), "nosso_numero_dv")
+            or text(raw.get("nosso_numero"), "nosso_numero"),
+            url=text(raw.get("link"), "link"),
         )
-    pix = _text(raw.get("pix_copia_cola")) or _text(raw.get("pix_copia_e_cola"))
+    pix = text(raw.get("pix_copia_cola"), "pix_copia_cola") or text(
+        raw.get("pix_copia_e_cola"), "pix_copia_e_cola"
+    )
     return Payment(method=method, boleto=boleto, pix_code=pix)
 
 
@@ -222,7 +185,7 @@ def remote_id_for(invoice_id: str, customer: Customer, scope: tuple[str, str]) -
 
 
 def to_invoice(
-    raw: dict[str, Any],
+    raw: InvoiceRow,
     *,
     connection: str,
     today: date,
@@ -231,22 +194,20 @@ def to_invoice(
     currency: str | None = "BRL",
 ) -> Invoice:
     """Map one invoice row of either route."""
-    invoice_id = _text(raw.get("id_fatura"))
-    if invoice_id is None:
-        raise MappingError("row without id_fatura")
+    invoice_id = required_text(raw.get("id_fatura"), "id_fatura")
     customer = to_customer(raw, searched)
-    due, paid_on = (
-        parse_date(raw.get("data_vencimento")),
-        parse_date(raw.get("data_pagamento")),
-    )
+    due = parse_date(raw.get("data_vencimento"), "data_vencimento")
+    paid_on = parse_date(raw.get("data_pagamento"), "data_pagamento")
     status, remote_status = to_status(raw, due, paid_on, today)
-    amount = parse_money(raw.get("valor"))
-    paid, owed = settle_amounts(status, amount, parse_money(raw.get("valor_pago")))
+    amount = money(raw.get("valor"), "valor")
+    paid, owed = settle_amounts(
+        status, amount, money(raw.get("valor_pago"), "valor_pago")
+    )
     return Invoice(
         provider=PROVIDER,
         connection=connection,
         remote_id=remote_id_for(invoice_id, customer, scope),
-        number=_text(raw.get("nosso_numero")),
+        number=text(raw.get("nosso_numero"), "nosso_numero"),
         customer=customer,
         status=status,
         remote_status=remote_status,
@@ -254,11 +215,11 @@ def to_invoice(
         amount=amount,
         amount_paid=paid,
         amount_due=owed,
-        issue_date=parse_date(raw.get("data_documento"))
-        or parse_date(raw.get("data_cadastro")),
+        issue_date=parse_date(raw.get("data_documento"), "data_documento")
+        or parse_date(raw.get("data_cadastro"), "data_cadastro"),
         due_date=due,
         paid_date=paid_on,
         payment=to_payment(raw),
         lines=to_lines(raw),
-        remote=raw,
+        remote=cast("JSONDict", raw),
     )

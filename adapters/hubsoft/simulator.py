@@ -61,9 +61,7 @@ class HubsoftSimulator:
     seed: int = 7
     customers: int = 40
     token_lifetime_s: int = 2_592_000
-    board: FaultBoard = field(
-        default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
-    )
+    board: FaultBoard = field(default_factory=lambda: FaultBoard.for_api(FAULTS))
     logins: int = 0
 
     def __post_init__(self) -> None:
@@ -462,11 +460,13 @@ def _date_window(rows: list[SimInvoice], q: Any) -> list[SimInvoice]:
     ]
 
 
-def demo_upstream(today: date | None = None) -> DemoUpstream:
+def demo_upstream(
+    today: date | None = None, sim: HubsoftSimulator | None = None
+) -> DemoUpstream:
     """The simulator and the connection that points the gateway at it (demo mode)."""
     today = today or sao_paulo_today()
     month_ago = today - timedelta(days=30)
-    sim = HubsoftSimulator(today=today, token_lifetime_s=3600)
+    sim = sim or HubsoftSimulator(today=today, token_lifetime_s=3600)
     return DemoUpstream(
         provider="hubsoft",
         connection_id="demo-hubsoft",

@@ -17,18 +17,24 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from adapters.xarios.client import XariosClient, XariosCredentials
-from adapters.xarios.mapping import MappingError, parse_detail_zip, to_invoice
-from gateway.errors import ConfigError, NotFoundError, UpstreamProtocolError
+from adapters.xarios.mapping import parse_detail_zip, to_invoice
+from adapters.xarios.payloads import BillingItem, Detail
+from gateway.errors import UpstreamProtocolError
 from gateway.invoices.models import Invoice, InvoiceStatus
+from gateway.upstream.kit.checks import (
+    http_url,
+    match_remote_id,
+    missing_secrets,
+    raise_problems,
+)
+from gateway.upstream.kit.parse import MappingError
+from gateway.upstream.kit.rows import map_one, map_rows
 from gateway.upstream.providers import (
-    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
     ProviderContext,
     SourceResult,
-    map_one,
-    map_rows,
 )
 
 DEFAULT_AUTH_URL = "https://login.xarios.cloud"
@@ -85,7 +91,7 @@ class XariosAdapter:
             ]
         document = query.customer_document
 
-        def one(raw: dict[str, Any]) -> Invoice:
+        def one(raw: BillingItem) -> Invoice:
             return self._map(raw, document=document)
 
         return map_rows(rows, one, self._ctx)
@@ -100,8 +106,7 @@ class XariosAdapter:
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice with its detail lines (the detail ZIP is read alongside)."""
-        if not REMOTE_ID_RE.fullmatch(remote_id):
-            raise NotFoundError(f"no Xarios invoice {remote_id!r}")
+        match_remote_id(REMOTE_ID_RE, remote_id, "Xarios invoice")
         raw, archive = await asyncio.gather(
             self._client.invoice(remote_id), self._client.detail_zip(remote_id)
         )
@@ -114,29 +119,23 @@ class XariosAdapter:
                 "/api/v1.0/billingdata/{id}/detail",
                 str(err),
             ) from err
-        return map_one(
-            raw,
-            lambda row: self._map(row, detail),
-            self._ctx,
-            "/api/v1.0/billingdata/{id}",
-        )
+
+        def one(row: BillingItem) -> Invoice:
+            return self._map(row, detail)
+
+        return map_one(raw, one, self._ctx, "/api/v1.0/billingdata/{id}")
 
     @contextlib.asynccontextmanager
     async def open_document(self, remote_id: str) -> AsyncIterator[Document]:
         """The invoice summary PDF, streamed."""
-        if not REMOTE_ID_RE.fullmatch(remote_id):
-            raise NotFoundError(f"no Xarios invoice {remote_id!r}")
+        match_remote_id(REMOTE_ID_RE, remote_id, "Xarios invoice")
         async with self._client.summary(remote_id) as body:
-            yield Document(
-                content_type=body.content_type or "application/pdf",
-                length=body.content_length,
-                chunks=body.chunks(),
-            )
+            yield Document.streamed(body, "application/pdf")
 
     def _map(
         self,
-        raw: dict[str, Any],
-        detail: dict[str, Any] | None = None,
+        raw: BillingItem,
+        detail: Detail | None = None,
         *,
         document: str | None = None,
     ) -> Invoice:
@@ -174,29 +173,14 @@ def _document_tenants(raw: Any) -> tuple[dict[str, set[str]], list[str]]:
 def create(ctx: ProviderContext) -> XariosAdapter:
     """Factory named in the registry."""
     secrets, options = ctx.settings.secrets, ctx.settings.options
-    problems = [
-        f"secrets.{n}: required by xarios"
-        for n in ("client_id", "client_secret")
-        if n not in secrets
-    ]
+    problems = missing_secrets(ctx.settings, "xarios", ("client_id", "client_secret"))
     tenants, more = _document_tenants(options.get("document_tenants"))
-    problems += more
-    auth_url = options.get("auth_url", DEFAULT_AUTH_URL)
-    if not isinstance(auth_url, str) or not auth_url.startswith(
-        ("http://", "https://")
-    ):
-        problems.append("options.auth_url: must be an http(s) URL")
-    if problems:
-        raise ConfigError(problems)
+    auth_url, wrong = http_url(ctx.settings, "auth_url", DEFAULT_AUTH_URL)
+    raise_problems(problems + more + wrong)
     credentials = XariosCredentials(
         client_id=secrets["client_id"].reveal(),
         client_secret=secrets["client_secret"],
         initial_refresh=secrets.get("refresh_token"),
     )
-    client = XariosClient(
-        ctx.http, ctx.http_for(str(auth_url)), ctx.tokens, credentials
-    )
+    client = XariosClient(ctx.http, ctx.http_for(auth_url), ctx.tokens, credentials)
     return XariosAdapter(ctx, client, tenants)
-
-
-_conforms: AdapterFactory = create  # mypy proves the adapter satisfies the Protocol

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 import zlib
 from datetime import date
-from decimal import Decimal
-from typing import Any
+from typing import cast
 
+from adapters.xarios.payloads import BillingItem, Detail, FoldedDetail, FoldedItem
 from gateway.invoices.models import (
     BillingPeriod,
     Customer,
@@ -31,116 +30,73 @@ from gateway.invoices.models import (
     InvoiceLine,
     InvoiceStatus,
 )
+from gateway.upstream.kit.parse import MappingError, day, folded, money, objects, text
 
 PROVIDER = "xarios"
 MAX_DETAIL_JSON_BYTES = 20 * 1024 * 1024
-_TIMESTAMP_RE = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,7})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
-)
-_MONEY_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_FOLD_RE = re.compile(r"[\s_-]")
 
 
-class MappingError(ValueError):
-    """A payload of a shape the Xarios contract does not allow."""
-
-
-def parse_day(raw: Any) -> date | None:
+def parse_day(raw: object, field: str) -> date | None:
     """The calendar date written in a .NET-style timestamp (7 fraction digits allowed)."""
-    if raw is None:
-        return None
-    match = _TIMESTAMP_RE.fullmatch(raw) if isinstance(raw, str) else None
-    if match is None:
-        raise MappingError(f"unreadable timestamp {raw!r}")
-    try:
-        return date(*map(int, match.groups()))
-    except ValueError as err:
-        raise MappingError(f"impossible date {raw!r}") from err
+    return day(raw, field)
 
 
-def parse_money(raw: Any) -> Decimal | None:
-    """A JSON number (a double upstream) or a dotted string; `200,0` is refused."""
-    if raw is None:
-        return None
-    if isinstance(raw, bool):
-        raise MappingError(f"money is a boolean: {raw!r}")
-    if isinstance(raw, int | float):
-        return Decimal(repr(raw))
-    if isinstance(raw, str) and _MONEY_RE.fullmatch(raw):
-        return Decimal(raw)
-    raise MappingError(f"unreadable amount {raw!r}")
-
-
-def folded(raw: dict[str, Any]) -> dict[str, Any]:
-    """The object with its keys folded (`invoiceItems`, `invoice_items` -> `invoiceitems`).
-
-    The first spelling met wins when an object carries two.
-    """
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        out.setdefault(_FOLD_RE.sub("", str(key)).lower(), value)
-    return out
-
-
-def invoice_id(raw: dict[str, Any]) -> str:
+def invoice_id(raw: BillingItem) -> str:
     """`invoiceid` (list, get) or `invoiceId` (detail)."""
     value = raw.get("invoiceid", raw.get("invoiceId"))
     if not isinstance(value, str) or not value:
-        raise MappingError("invoice without invoiceid/invoiceId")
+        raise MappingError("invoiceid", "missing (nor invoiceId)")
     return value
 
 
-def to_lines(items: Any) -> tuple[InvoiceLine, ...]:
+def to_lines(items: object) -> tuple[InvoiceLine, ...]:
     """Detail `invoiceItems` as lines: product tag (and quantity when not 1) and value."""
-    if not isinstance(items, list):
-        raise MappingError("invoiceItems is not a list")
     lines = []
-    for entry in items:
-        if not isinstance(entry, dict):
-            raise MappingError("an invoiceItems entry is not an object")
-        item = folded(entry)
+    for entry in objects(items, "invoiceItems"):
+        item = cast("FoldedItem", folded(entry))
         name = str(item.get("producttagname") or f"item {item.get('id', '?')}")
         quantity = item.get("quantity")
         if isinstance(quantity, int | float) and quantity != 1:
             name = f"{name} x {quantity:g}"
-        lines.append(InvoiceLine(name, parse_money(item.get("value"))))
+        lines.append(InvoiceLine(name, money(item.get("value"), "invoiceItems.value")))
     return tuple(lines)
 
 
 def to_invoice(
-    raw: dict[str, Any],
+    raw: BillingItem,
     *,
     connection: str,
     currency: str | None,
     document: str | None = None,
-    detail: dict[str, Any] | None = None,
+    detail: Detail | None = None,
 ) -> Invoice:
     """Map a list/get item, enriched by the detail JSON when it was fetched."""
-    start, end = (
-        parse_day(raw.get("billingPeriodStart")),
-        parse_day(raw.get("billingPeriodEnd")),
-    )
+    start = parse_day(raw.get("billingPeriodStart"), "billingPeriodStart")
+    end = parse_day(raw.get("billingPeriodEnd"), "billingPeriodEnd")
     name = raw.get("customerName") or raw.get("accountName")
-    facts = folded(detail) if detail is not None else {}
+    facts = cast("FoldedDetail", folded(detail) if detail is not None else {})
     name = name or facts.get("accountname")
-    tenant = raw.get("tenantId")
     return Invoice(
         provider=PROVIDER,
         connection=connection,
         remote_id=invoice_id(raw),
-        number=_text(raw.get("invoiceNumber")),
-        customer=Customer(remote_id=_text(tenant), document=document, name=_text(name)),
+        number=text(raw.get("invoiceNumber"), "invoiceNumber"),
+        customer=Customer(
+            remote_id=text(raw.get("tenantId"), "tenantId"),
+            document=document,
+            name=text(name, "customerName"),
+        ),
         status=InvoiceStatus.UNKNOWN,
         currency=currency,
-        amount=parse_money(raw.get("invoiceValue")),
-        issue_date=parse_day(facts.get("invoicedate")),
+        amount=money(raw.get("invoiceValue"), "invoiceValue"),
+        issue_date=parse_day(facts.get("invoicedate"), "invoiceDate"),
         billing_period=BillingPeriod(start, end) if start and end else None,
         lines=to_lines(facts.get("invoiceitems")) if detail is not None else (),
-        remote=raw if detail is None else {**raw, "detail": detail},
+        remote={**raw} if detail is None else {**raw, "detail": detail},
     )
 
 
-def parse_detail_zip(data: bytes) -> dict[str, Any]:
+def parse_detail_zip(data: bytes) -> Detail:
     """The detail JSON out of the detail ZIP (which also holds a simplified CSV)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -149,10 +105,10 @@ def parse_detail_zip(data: bytes) -> dict[str, Any]:
         ]
         if len(members) != 1:
             raise MappingError(
-                f"detail ZIP holds {len(members)} JSON files, expected 1"
+                "detail", f"the ZIP holds {len(members)} JSON files, expected 1"
             )
         if members[0].file_size > MAX_DETAIL_JSON_BYTES:
-            raise MappingError("detail JSON is larger than the cap")  # zip bomb guard
+            raise MappingError("detail", "the JSON is larger than the cap")  # zip bomb
         payload = json.loads(archive.read(members[0]))
     except (
         zipfile.BadZipFile,
@@ -165,20 +121,12 @@ def parse_detail_zip(data: bytes) -> dict[str, Any]:
         OSError,
     ) as err:
         raise MappingError(
-            f"detail is not a readable ZIP ({type(err).__name__})"
+            "detail", f"not a readable ZIP ({type(err).__name__})"
         ) from err
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MappingError("detail JSON is malformed") from err
+        raise MappingError("detail", "the JSON is malformed") from err
     if not isinstance(payload, dict) or not isinstance(
         folded(payload).get("invoiceitems"), list
     ):
-        raise MappingError("detail JSON lacks invoiceItems")
+        raise MappingError("invoiceItems", "missing from the detail JSON")
     return payload
-
-
-def _text(raw: Any) -> str | None:
-    if raw is None:
-        return None
-    if isinstance(raw, str | int) and not isinstance(raw, bool):
-        return str(raw) or None
-    raise MappingError(f"expected text, got {type(raw).__name__}")

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import random
-import re
 import secrets
 import time
 import uuid
@@ -93,9 +92,7 @@ class XariosSimulator:
     months: int = 14
     access_lifetime_s: int = 60
     lowercase_detail: bool = False  # detail JSON keys as the schema table spells them
-    board: FaultBoard = field(
-        default_factory=lambda: FaultBoard(FAULTS, scope=re.compile(r"^/api/"))
-    )
+    board: FaultBoard = field(default_factory=lambda: FaultBoard.for_api(FAULTS))
     token_calls: int = 0
     reuses: int = 0  # refresh tokens presented a second time (each revoked a consent)
 
@@ -427,10 +424,12 @@ def _now() -> str:
     )
 
 
-def demo_upstream(today: date | None = None) -> DemoUpstream:
+def demo_upstream(
+    today: date | None = None, sim: XariosSimulator | None = None
+) -> DemoUpstream:
     """The simulator and the connection pointing at it; tenant 1 billed to Maria's CPF."""
     today = today or utc_today()
-    sim = XariosSimulator(today=today)
+    sim = sim or XariosSimulator(today=today)
     index = today.year * 12 + today.month - 3
     first = date(index // 12, index % 12 + 1, 1)
     return DemoUpstream(

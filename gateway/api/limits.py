@@ -17,19 +17,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from redis.exceptions import RedisError
+from typing import Protocol
 
 from gateway.config.settings import CallerLimit
 from gateway.state.redis_cache import RedisHealth
 from gateway.state.redis_calls import guarded
+from gateway.state.redis_client import REDIS_FAILURES, LuaScript, RedisClient
 
-FAILURES = (RedisError, OSError, TimeoutError)
 POLICY = "caller"
 # KEYS[1] the caller's TAT; ARGV now, emission interval, window (all seconds).
 # Returns {allowed 0/1, remaining, seconds to full, retry after} as strings.
-GCRA = """
+GCRA = LuaScript(
+    """
 local now, t, w = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tat = tonumber(redis.call('get', KEYS[1]) or ARGV[1])
 if tat < now then tat = now end
@@ -39,7 +38,9 @@ if new - now > w then
 end
 redis.call('set', KEYS[1], tostring(new), 'px', math.ceil((new - now) * 1000))
 return {'1', tostring(math.floor((w - (new - now)) / t)), tostring(new - now), '0'}
-"""
+""",
+    keys=1,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,7 @@ class RedisCallerLimiter:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         health: RedisHealth,
         fallback: MemoryCallerLimiter,
         clock: Callable[[], float] = time.time,
@@ -138,15 +139,14 @@ class RedisCallerLimiter:
         """One round trip; the caller's name is hashed into the key, never stored."""
         digest = hashlib.sha256(caller.encode()).hexdigest()[:32]
         try:
-            raw = await self._r.eval(
-                GCRA,
-                1,
-                f"ig:v1:caller:{digest}",
+            raw = await GCRA.run(
+                self._r,
+                [f"ig:v1:caller:{digest}"],
                 repr(self._clock()),
                 repr(limit.window_s / limit.requests),
                 repr(limit.window_s),
             )
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
             return await self._fallback.charge(caller, limit)
         self._health.up()

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
 from gateway import jsoncodec
-from gateway.errors import (
-    AuditUnavailableError,
-    AuthenticationError,
-    FieldError,
-    GatewayError,
-    IdempotencyUnavailableError,
-    InvalidRequestError,
-    RateLimitedError,
-    RequestError,
-    SourcesFailedError,
-    UpstreamError,
-    UpstreamNotFoundError,
-    UpstreamValidationError,
-    WriteUncertainError,
-)
+from gateway.errors import FieldError, GatewayError
 
 PROBLEM_TYPE = "application/problem+json"
 TYPE_BASE = "urn:invoice-gateway:problem:"
@@ -66,68 +51,16 @@ def _field_error(error: FieldError) -> dict[str, Any]:
     return out
 
 
-def from_error(err: GatewayError) -> web.Response:  # noqa: PLR0911, C901 - one branch per family
-    """Translate any gateway error into its problem response."""
-    if isinstance(err, InvalidRequestError):
-        return problem(400, "invalid-request", err.title, err.detail, errors=err.errors)
-    if isinstance(err, RequestError):
-        headers = None
-        if isinstance(err, AuthenticationError):
-            headers = {"WWW-Authenticate": err.challenge}
-        elif isinstance(err, RateLimitedError):
-            headers = {"Retry-After": str(max(1, math.ceil(err.retry_after_s)))}
-        slug = err.title.lower().replace(" ", "-")
-        return problem(err.status, slug, err.title, err.detail, headers=headers)
-    if isinstance(err, SourcesFailedError):
-        title = "Upstream timeout" if err.status == 504 else "Bad gateway"  # noqa: PLR2004
-        return problem(
-            err.status, "sources-failed", title, str(err), sources=err.sources
-        )
-    if isinstance(err, AuditUnavailableError):
-        return problem(
-            503,
-            "audit-unavailable",
-            "Service Unavailable",
-            str(err),
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(err, IdempotencyUnavailableError):
-        return problem(
-            503,
-            "idempotency-unavailable",
-            "Service Unavailable",
-            str(err),
-            headers={"Retry-After": "5"},
-        )
-    if isinstance(err, UpstreamValidationError):
-        return problem(
-            422,
-            "upstream-validation",
-            "Unprocessable Content",
-            f"{err.connection} refused the fields",
-            errors=err.errors,
-            connection=err.connection,
-        )
-    if isinstance(err, WriteUncertainError):
-        return problem(
-            504,
-            "write-uncertain",
-            "Upstream timeout",
-            err.reason,
-            connection=err.connection,
-        )
-    if isinstance(err, UpstreamNotFoundError):
-        return problem(
-            404, "not-found", "Not Found", str(err), connection=err.connection
-        )
-    if isinstance(err, UpstreamError):
-        status = 504 if err.kind == "timeout" else 502
-        title = "Upstream timeout" if status == 504 else "Bad gateway"  # noqa: PLR2004
-        return problem(
-            status, "upstream-" + err.kind, title, str(err), connection=err.connection
-        )
+def from_error(err: GatewayError) -> web.Response:
+    """Any gateway error as its problem: the error says its status, type, title and parts."""
     return problem(
-        500, "internal", "Internal Server Error", "the gateway is misconfigured"
+        err.status,
+        err.problem_type,
+        err.title,
+        err.problem_detail(),
+        errors=err.problem_fields(),
+        headers=err.problem_headers(),
+        **err.problem_extensions(),
     )
 
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import structlog
-from redis.exceptions import RedisError
 
 from gateway.config.settings import EventSettings
 from gateway.errors import UpstreamError
@@ -32,6 +31,7 @@ from gateway.invoices.listing import Connection, encoded, list_key, result_of
 from gateway.invoices.models import Invoice
 from gateway.state.cache import CachedLoader, Loaded
 from gateway.state.ratelimit import BACKGROUND
+from gateway.state.redis_client import REDIS_FAILURES
 from gateway.upstream.providers import InvoiceProvider, InvoiceQuery
 
 log = structlog.get_logger("events")
@@ -218,7 +218,7 @@ class ChangeDetector:
             except LeaseLostError:
                 self.fence = None
                 continue
-            except (UpstreamError, RedisError, OSError, TimeoutError) as err:
+            except (UpstreamError, *REDIS_FAILURES) as err:
                 log.warning("sync_failed", connection=conn.id, reason=str(err))
             except Exception:  # a bug must not stop the watch for good: log it, go on
                 log.exception("sync_crashed", connection=conn.id)

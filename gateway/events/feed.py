@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from gateway import jsoncodec
 from gateway.api.handlers import READ_SCOPE, require_scope
@@ -25,6 +24,7 @@ from gateway.events.model import EVENT_ID_RE, EVENT_TYPES, StoredEvent
 from gateway.events.state import EVENT_STORE
 from gateway.events.store import EventStore, id_key
 from gateway.invoices.principal import Principal
+from gateway.state.redis_client import REDIS_FAILURES
 
 FEED_PARAMS = frozenset({"after", "types", "limit", "wait_s"})
 STREAM_PARAMS = frozenset({"after", "types"})
@@ -36,7 +36,6 @@ MAX_SCAN = 10_000  # events looked at per request, shown or not
 KEEPALIVE_S = 15.0
 START = "0-0"
 DIGITS_RE = re.compile(r"^[0-9]{1,4}$")
-LOG_FAILURES = (RedisError, OSError, TimeoutError)
 
 
 @contextlib.contextmanager
@@ -44,7 +43,7 @@ def log_unavailable() -> Iterator[None]:
     """The event log cannot be read (Redis away): a 503 the caller may retry, never a 500."""
     try:
         yield
-    except LOG_FAILURES as err:
+    except REDIS_FAILURES as err:
         raise web.HTTPServiceUnavailable(reason="event log unavailable") from err
 
 
@@ -166,7 +165,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     request[STREAMING] = response
     await response.prepare(request)
     with contextlib.suppress(
-        *LOG_FAILURES
+        *REDIS_FAILURES
     ):  # the log went away: end; the client resumes
         await _follow(response, store, principal, cursor, types)
     return response

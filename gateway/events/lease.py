@@ -10,12 +10,12 @@ record anything. Without Redis there is one process, which always leads.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from redis.exceptions import RedisError
+from gateway.state.redis_client import REDIS_FAILURES, UNLOCK, LuaScript, RedisClient
 
-FAILURES = (RedisError, OSError, TimeoutError)
-TAKE_OR_RENEW = """
+TAKE_OR_RENEW = LuaScript(
+    """
 local cur = redis.call('get', KEYS[1])
 if cur then
   if cur == ARGV[1] then
@@ -27,11 +27,9 @@ end
 local token = redis.call('incr', KEYS[2])
 redis.call('set', KEYS[1], token, 'px', ARGV[2])
 return tostring(token)
-"""
-RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+""",
+    keys=2,
+)
 
 
 class Lease(Protocol):
@@ -60,7 +58,9 @@ class LocalLease:
 class RedisLease:
     """A lease shared by every replica through one Redis key."""
 
-    def __init__(self, client: Any, key: str, fence_key: str, ttl_s: float) -> None:
+    def __init__(
+        self, client: RedisClient, key: str, fence_key: str, ttl_s: float
+    ) -> None:
         """`key` holds the token; `fence_key` is the token counter."""
         self._client = client
         self._keys = [key, fence_key]
@@ -69,10 +69,10 @@ class RedisLease:
     async def hold(self, token: str | None) -> str | None:
         """Take the free lease or renew ours; None when another holds it or Redis fails."""
         try:
-            got = await self._client.eval(
-                TAKE_OR_RENEW, 2, *self._keys, token or "", self._ttl_ms
+            got = await TAKE_OR_RENEW.run(
+                self._client, self._keys, token or "", self._ttl_ms
             )
-        except FAILURES:
+        except REDIS_FAILURES:
             return None
         if got is None:
             return None
@@ -81,6 +81,6 @@ class RedisLease:
     async def release(self, token: str) -> None:
         """Delete the key if it still holds our token (best effort)."""
         try:
-            await self._client.eval(RELEASE, 1, self._keys[0], token)
-        except FAILURES:
+            await UNLOCK.run(self._client, [self._keys[0]], token)
+        except REDIS_FAILURES:
             return

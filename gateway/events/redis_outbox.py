@@ -11,18 +11,21 @@ crashed — become idle and are taken over with `XAUTOCLAIM` by another. Retry s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
+from redis.typing import StreamIdT
 
 from gateway.events.model import StoredEvent
 from gateway.events.outbox import RECENT, Delivery, attempt_entry, dead_letter
 from gateway.events.redis_store import key, outbox_key
+from gateway.state.redis_client import REDIS_FAILURES, LuaScript, RedisClient
 
 GROUP = "delivery"
 BATCH = 100
-TAKE = """
+TAKE = LuaScript(
+    """
 local r = redis.call('xreadgroup', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
                      'STREAMS', KEYS[1], '>')
 if not r then return {} end
@@ -37,15 +40,20 @@ for _, e in ipairs(r[1][2]) do
   end
 end
 return #r[1][2]
-"""
-FINISH = """
+""",
+    keys=2,
+)
+FINISH = LuaScript(
+    """
 redis.call('xack', KEYS[1], ARGV[1], ARGV[2])
 redis.call('xdel', KEYS[1], ARGV[2])
 redis.call('zrem', KEYS[2], ARGV[3])
 redis.call('hdel', KEYS[3], ARGV[2])
 if ARGV[4] ~= '' then redis.call('hset', KEYS[4], ARGV[5], ARGV[4]) end
 return 1
-"""
+""",
+    keys=4,
+)
 
 
 def _padded(entry_id: str) -> str:
@@ -62,7 +70,7 @@ class RedisOutbox:
     """`Outbox` of one webhook, worked on by every replica."""
 
     def __init__(
-        self, client: Any, webhook: str, consumer: str, claim_idle_s: float
+        self, client: RedisClient, webhook: str, consumer: str, claim_idle_s: float
     ) -> None:
         """`consumer` names this replica; idle entries are taken after `claim_idle_s`."""
         self._client = client
@@ -81,16 +89,18 @@ class RedisOutbox:
         await self._client.xautoclaim(
             self._stream, GROUP, self._consumer, self._claim_idle_ms, "0-0", count=BATCH
         )
-        await self._client.eval(
-            TAKE, 2, self._stream, self._order, GROUP, self._consumer, BATCH
+        await TAKE.run(
+            self._client, [self._stream, self._order], GROUP, self._consumer, BATCH
         )
         pending = await self._client.xpending_range(
             self._stream, GROUP, "-", "+", BATCH, consumername=self._consumer
         )
-        ids = [_text(p["message_id"]) for p in pending]
+        ids: list[StreamIdT] = [_text(p["message_id"]) for p in pending]
         if not ids:
             return []
-        entries = await self._client.xclaim(self._stream, GROUP, self._consumer, 0, ids)
+        reply = await self._client.xclaim(self._stream, GROUP, self._consumer, 0, ids)
+        # An entry deleted since it was delivered comes back without its fields.
+        entries = cast("list[tuple[bytes, dict[bytes, bytes] | None]]", reply)
         states = await self._client.hmget(self._state, [e[0] for e in entries])
         out = []
         for (entry_id, fields), state in zip(entries, states, strict=True):
@@ -106,7 +116,7 @@ class RedisOutbox:
         pending = await self._client.xpending_range(
             self._stream, GROUP, "-", "+", BATCH, consumername=self._consumer
         )
-        ids = [_text(p["message_id"]) for p in pending]
+        ids: list[StreamIdT] = [_text(p["message_id"]) for p in pending]
         if ids:
             await self._client.xclaim(
                 self._stream, GROUP, self._consumer, 0, ids, justid=True
@@ -177,18 +187,14 @@ class RedisOutbox:
                 await self._client.xgroup_delconsumer(
                     self._stream, GROUP, self._consumer
                 )
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_FAILURES:
             return
 
     async def _finish(self, delivery: Delivery, letter: str) -> None:
         member = f"{delivery.event.invoice_id}\0{_padded(delivery.entry_id)}"
-        await self._client.eval(
-            FINISH,
-            4,
-            self._stream,
-            self._order,
-            self._state,
-            self._dead,
+        await FINISH.run(
+            self._client,
+            [self._stream, self._order, self._state, self._dead],
             GROUP,
             delivery.entry_id,
             member,

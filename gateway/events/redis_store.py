@@ -15,15 +15,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from gateway.config.settings import WebhookSettings
 from gateway.events.model import NewEvent, StoredEvent
 from gateway.events.store import BASELINE, LeaseLostError, id_key
+from gateway.state.redis_client import (
+    REDIS_FAILURES,
+    LuaScript,
+    RedisClient,
+    as_text,
+    stream_entries,
+)
 
 PREFIX = "ig:v1:{events}:"
 POLL_S = 0.25
-COMMIT = """
+COMMIT = LuaScript(
+    """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LEASE_LOST') end
 local i = 4
 local ids = {}
@@ -46,7 +54,9 @@ i = i + 1 + 2 * tonumber(ARGV[i])
 for k = 1, tonumber(ARGV[i]) do redis.call('hdel', KEYS[3], ARGV[i + k]) end
 redis.call('hset', KEYS[3], ARGV[i + tonumber(ARGV[i]) + 1], '1')
 return ids
-"""
+""",
+    keys=None,
+)
 
 
 def key(*parts: str) -> str:
@@ -69,7 +79,7 @@ class RedisEventStore:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         webhooks: Sequence[WebhookSettings],
         retention_s: float,
         clock: Callable[[], float] = time.time,
@@ -88,7 +98,7 @@ class RedisEventStore:
         raw = await self._client.hgetall(key("snap", connection))
         if not raw:
             return None
-        marks = {k.decode(): v.decode() for k, v in raw.items()}
+        marks = {as_text(k): as_text(v) for k, v in raw.items()}
         marks.pop(BASELINE, None)
         return marks
 
@@ -119,7 +129,7 @@ class RedisEventStore:
             args += [invoice_id, value]
         args += [len(dropped), *dropped, BASELINE]
         try:
-            ids = await self._client.eval(COMMIT, len(keys), *keys, *args)
+            ids = await COMMIT.run(self._client, keys, *args)
         except ResponseError as err:
             if "LEASE_LOST" in str(err):
                 raise LeaseLostError(connection) from err
@@ -128,17 +138,17 @@ class RedisEventStore:
 
     async def read(self, after: str, count: int) -> list[StoredEvent]:
         """Events strictly after `after`, oldest first."""
-        rows = await self._client.xrange(LOG, min=f"({after}", max="+", count=count)
+        reply = await self._client.xrange(LOG, min=f"({after}", max="+", count=count)
         return [
             StoredEvent.of(
                 entry_id.decode(), {k.decode(): v for k, v in fields.items()}
             )
-            for entry_id, fields in rows
+            for entry_id, fields in stream_entries(reply)
         ]
 
     async def latest(self) -> str:
         """The newest entry's id."""
-        rows = await self._client.xrevrange(LOG, count=1)
+        rows = stream_entries(await self._client.xrevrange(LOG, count=1))
         return rows[0][0].decode() if rows else "0-0"
 
     async def wait(self, after: str, timeout_s: float) -> None:
@@ -169,7 +179,7 @@ class RedisEventStore:
         while True:
             try:
                 latest = await self.latest()
-            except (RedisError, OSError, TimeoutError):
+            except REDIS_FAILURES:
                 latest = self._latest  # waiters time out; the feed answers empty
             if latest != self._latest:
                 self._latest = latest

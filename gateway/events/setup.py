@@ -15,7 +15,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -33,11 +32,12 @@ from gateway.events.store import EventStore, MemoryEventStore
 from gateway.events.webhooks import WebhookWorker
 from gateway.invoices.listing import Connection
 from gateway.state.cache import CachedLoader
+from gateway.state.redis_client import RedisClient
 from gateway.telemetry.metrics import counter
 
 
 def _stores(
-    settings: Settings, redis: Any, clock: Callable[[], float]
+    settings: Settings, redis: RedisClient | None, clock: Callable[[], float]
 ) -> tuple[EventStore, dict[str, Outbox], Lease]:
     events, hooks = settings.events, settings.webhooks
     if redis is None:
@@ -56,7 +56,7 @@ def _stores(
 async def running_events(
     app: web.Application,
     settings: Settings,
-    redis: Any,
+    redis: RedisClient | None,
     connections: dict[str, Connection],
     loader: CachedLoader,
     session: aiohttp.ClientSession,

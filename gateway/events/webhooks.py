@@ -23,12 +23,12 @@ from collections.abc import Callable
 
 import aiohttp
 import structlog
-from redis.exceptions import RedisError
 
 from gateway import jsoncodec
 from gateway.config.settings import EventSettings, WebhookSettings
 from gateway.events.config import SECRET_PREFIX, host_of
 from gateway.events.outbox import Delivery, Outbox, with_failure
+from gateway.state.redis_client import REDIS_FAILURES
 
 log = structlog.get_logger("webhooks")
 MAX_PARALLEL = 8
@@ -82,7 +82,7 @@ class WebhookWorker:
         while True:
             try:
                 await self.pass_once()
-            except (RedisError, OSError, TimeoutError) as err:
+            except REDIS_FAILURES as err:
                 log.warning(
                     "webhook_pass_failed", webhook=self._hook.name, reason=str(err)
                 )
@@ -110,7 +110,7 @@ class WebhookWorker:
             await asyncio.sleep(self._settings.claim_idle_s / 3)
             try:
                 await self._outbox.touch()
-            except (RedisError, OSError, TimeoutError) as err:
+            except REDIS_FAILURES as err:
                 log.warning(
                     "webhook_touch_failed", webhook=self._hook.name, reason=str(err)
                 )

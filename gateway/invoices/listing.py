@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from gateway import jsoncodec
 from gateway.config.settings import ConnectionSettings
-from gateway.errors import UpstreamError
+from gateway.errors import ErrorType, UpstreamError
 from gateway.invoices.models import Invoice
 from gateway.state.cache import Encoded, Lookup
 from gateway.upstream.http import UpstreamClient
@@ -24,6 +24,9 @@ from gateway.upstream.providers import InvoiceProvider, InvoiceQuery, SourceResu
 SORTS = ("due_date", "-due_date", "amount", "-amount")
 SortKey = tuple[int, str, Decimal, str]
 NO_CURRENCY = "~"  # sorts after every ISO 4217 code
+# How a source fared: answered fresh, served from a stale copy, failed, ran out of time,
+# or was not asked (it cannot answer this query).
+SourceStatus = Literal["ok", "stale", "error", "timeout", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,11 @@ class ListRequest:
 class SourceError:
     """Why a source failed or is stale: a `type` to act on and a human `detail`.
 
-    `type` is one of `auth`, `config`, `rate_limited`, `unavailable`, `protocol`,
-    `timeout`; `detail` names the connection and call, never a secret or query string.
+    `type` is an `ErrorType`; `detail` names the connection and call, never a secret or
+    query string.
     """
 
-    type: str
+    type: ErrorType
     detail: str
 
     @classmethod
@@ -87,7 +90,7 @@ class SourceOutcome:
 
     connection: str
     provider: str
-    status: str  # ok | stale | error | timeout | skipped
+    status: SourceStatus
     from_cache: bool = False
     fetched_at: float | None = None
     latency_ms: float = 0.0

@@ -39,6 +39,7 @@ from gateway.invoices.listing import (
     ListResult,
     SourceError,
     SourceOutcome,
+    SourceStatus,
     encoded,
     list_key,
     result_of,
@@ -322,7 +323,7 @@ class InvoiceService:
     async def _fetch(
         self, conn: Connection, query: InvoiceQuery, request: ListRequest
     ) -> tuple[SourceOutcome, tuple[Invoice, ...]]:
-        def base(status: str, **extra: Any) -> SourceOutcome:
+        def base(status: SourceStatus, **extra: Any) -> SourceOutcome:
             return SourceOutcome(conn.id, conn.settings.provider, status, **extra)
 
         reason = conn.adapter.unsupported(query)
@@ -353,7 +354,8 @@ class InvoiceService:
             failure = late
         except UpstreamError as err:
             elapsed = (time.monotonic() - started) * 1000
-            return base(err.kind, latency_ms=elapsed, error=SourceError.of(err)), ()
+            status: SourceStatus = "timeout" if err.error_type == "timeout" else "error"
+            return base(status, latency_ms=elapsed, error=SourceError.of(err)), ()
         except Exception as err:  # noqa: BLE001 - one source's bug is that source's error
             log.error(  # noqa: TRY400 - a traceback could quote a secret
                 "adapter_failed", connection=conn.id, **where_it_failed(err)

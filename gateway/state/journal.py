@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 from gateway import jsoncodec
 from gateway.state.cache import KEY_PREFIX
-from gateway.state.redis_cache import FAILURES, RedisHealth
+from gateway.state.redis_cache import RedisHealth
 from gateway.state.redis_calls import bounded, guarded
+from gateway.state.redis_client import REDIS_FAILURES, RedisClient, as_text
 
 JOURNAL_TTL_S = 600.0
 
@@ -48,7 +49,7 @@ def _encode(note: Note) -> bytes:
     return jsoncodec.dumps({"at": note.at, "record": note.record})
 
 
-def _decode(raw: bytes) -> Note | None:
+def _decode(raw: bytes | str) -> Note | None:
     try:
         value = jsoncodec.loads(raw)
         return Note(float(value["at"]), value["record"])
@@ -86,7 +87,7 @@ class RedisJournal:
     """The journal as one Redis hash per scope, so every replica reads the same notes."""
 
     def __init__(
-        self, client: Any, health: RedisHealth, ttl_s: float = JOURNAL_TTL_S
+        self, client: RedisClient, health: RedisHealth, ttl_s: float = JOURNAL_TTL_S
     ) -> None:
         """`client` is a `redis.asyncio.Redis` or `RedisCluster` (bytes responses)."""
         self._r = guarded(client)  # bounded by the request deadline
@@ -101,7 +102,7 @@ class RedisJournal:
                 pipe.hset(key, record_id, _encode(note))
                 pipe.pexpire(key, self._ttl_ms)
                 await bounded(pipe.execute())
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
             return
         self._health.up()
@@ -110,11 +111,11 @@ class RedisJournal:
         """HGETALL: every note of the scope (none when Redis is away)."""
         try:
             raw = await self._r.hgetall(_key(scope))
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
             return {}
         self._health.up()
-        notes = {k.decode(): _decode(v) for k, v in raw.items()}
+        notes = {as_text(k): _decode(v) for k, v in raw.items()}
         return {k: v for k, v in notes.items() if v is not None}
 
 

@@ -19,23 +19,21 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
 
 from gateway.state.cache import LOCAL_LOCK, CacheEntry
 from gateway.state.redis_calls import bounded, guarded
+from gateway.state.redis_client import REDIS_FAILURES, UNLOCK, LuaScript, RedisClient
 
 log = structlog.get_logger("redis")
 HEADER = struct.Struct("!ddd")
 STAMP = struct.Struct("!d")  # the header's first field: `fetched_at`, the version
-UNLOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-RENEW = """
+RENEW = LuaScript(
+    """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
-"""
-FAILURES = (RedisError, OSError, TimeoutError)
+""",
+    keys=1,
+)
 
 
 class RedisHealth:
@@ -69,7 +67,10 @@ class RedisCache:
     """`Cache` on Redis (or Redis Cluster): same contract as the memory backend."""
 
     def __init__(
-        self, client: Any, health: RedisHealth, clock: Callable[[], float] = time.time
+        self,
+        client: RedisClient,
+        health: RedisHealth,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """`client` is a `redis.asyncio.Redis` or `RedisCluster` (bytes responses)."""
         self._r = guarded(client)
@@ -80,11 +81,11 @@ class RedisCache:
         """The entry, or None when absent, expired, unreadable or Redis is away."""
         try:
             blob = await self._r.get(key)
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self.health.down(err)
             return None
         self.health.up()
-        if blob is None or len(blob) < HEADER.size:
+        if not isinstance(blob, bytes) or len(blob) < HEADER.size:
             return None
         fetched, fresh, stale = HEADER.unpack_from(blob)
         if self._clock() >= stale:
@@ -105,12 +106,14 @@ class RedisCache:
                     for key in keys:
                         pipe.getrange(key, 0, STAMP.size - 1)
                     heads = await bounded(pipe.execute())
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self.health.down(err)
             return [None] * len(keys)
         self.health.up()
         return [
-            STAMP.unpack(head)[0] if head and len(head) == STAMP.size else None
+            STAMP.unpack(head)[0]
+            if isinstance(head, bytes) and len(head) == STAMP.size
+            else None
             for head in heads
         ]
 
@@ -134,7 +137,7 @@ class RedisCache:
         token = uuid.uuid4().hex
         try:
             taken = await self._r.set(_lock(key), token, nx=True, px=int(ttl_s * 1000))
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self.health.down(err)
             return LOCAL_LOCK  # fail open: this process's single-flight still holds
         self.health.up()
@@ -144,7 +147,7 @@ class RedisCache:
         """Whether the lock key exists (False when Redis is away: stop waiting)."""
         try:
             exists = await self._r.exists(_lock(key))
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self.health.down(err)
             return False
         return bool(exists)
@@ -157,14 +160,14 @@ class RedisCache:
         if token == LOCAL_LOCK:
             return True
         renewed = await self._call(
-            "eval", RENEW, 1, _lock(key), token, int(ttl_s * 1000)
+            "eval", RENEW.source, RENEW.keys, _lock(key), token, int(ttl_s * 1000)
         )
         return renewed is None or bool(renewed)
 
     async def unlock(self, key: str, token: str) -> None:
         """Compare-and-delete, so a lock that expired and was retaken is left alone."""
         if token != LOCAL_LOCK:
-            await self._call("eval", UNLOCK, 1, _lock(key), token)
+            await self._call("eval", UNLOCK.source, UNLOCK.keys, _lock(key), token)
 
     async def ping(self) -> bool:
         """Whether Redis answers right now (for `/readyz`)."""
@@ -173,7 +176,7 @@ class RedisCache:
     async def _call(self, command: str, *args: Any, **kwargs: Any) -> Any:
         try:
             result = await getattr(self._r, command)(*args, **kwargs)
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self.health.down(err)
             return None
         self.health.up()

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from gateway.state.redis_client import RedisClient
 from gateway.upstream.deadline import time_left
 
 CALL_MAX_S = 5.0  # one command, retries inside the client included (a safety net)
@@ -77,7 +78,7 @@ def _forget(task: asyncio.Future[Any]) -> None:
 class GuardedRedis:
     """A Redis client whose awaitable commands go through `bounded`."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: RedisClient) -> None:
         """Wrap `client` (a `Redis` or `RedisCluster`)."""
         self.client = client
 
@@ -113,6 +114,13 @@ async def _connection_errors(awaitable: Awaitable[T]) -> T:
         raise RedisConnectionError("Redis connection lost mid-command") from err
 
 
-def guarded(client: Any) -> Any:
-    """`client` wrapped once (wrapping a wrapped client returns it unchanged)."""
-    return client if isinstance(client, GuardedRedis) else GuardedRedis(client)
+def guarded(client: RedisClient) -> RedisClient:
+    """`client` wrapped once (wrapping a wrapped client returns it unchanged).
+
+    Typed as the client it wraps: every command keeps the client's signature, only the
+    wait for its answer is bounded.
+    """
+    seen: object = client  # a wrapped client passes for a plain one
+    if isinstance(seen, GuardedRedis):
+        return client
+    return cast("RedisClient", GuardedRedis(client))

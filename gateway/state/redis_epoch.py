@@ -12,11 +12,12 @@ keyed write the window once.
 
 from __future__ import annotations
 
-from typing import Any
+from gateway.state.redis_client import LuaScript, RedisClient
 
 EPOCH_KEY = "ig:v1:epoch"
 SETTLE_S = 2.0
-AGE = """
+AGE = LuaScript(
+    """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local born = redis.call('get', KEYS[1])
@@ -25,13 +26,15 @@ if not born then
   return 0
 end
 return now - tonumber(born)
-"""
+""",
+    keys=1,
+)
 
 
-async def settle_left(client: Any, settle_s: float = SETTLE_S) -> float:
+async def settle_left(client: RedisClient, settle_s: float = SETTLE_S) -> float:
     """Seconds of the settle window still to run (0 once the data is old enough).
 
     Raises the client's errors: the caller decides what Redis being away means.
     """
-    age_ms = await client.eval(AGE, 1, EPOCH_KEY)
+    age_ms = await AGE.run(client, [EPOCH_KEY])
     return max(0.0, settle_s - int(age_ms) / 1000)

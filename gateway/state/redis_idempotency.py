@@ -17,14 +17,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.typing import EncodableT
 
 from gateway.errors import IdempotencyUnavailableError
 from gateway.state.idempotency import DAY_S, IdempotencyRecord
 from gateway.state.redis_calls import guarded
+from gateway.state.redis_client import REDIS_FAILURES, LuaScript, RedisClient
 from gateway.state.redis_epoch import SETTLE_S, settle_left
 
-RESERVE = """
+RESERVE = LuaScript(
+    """
 if redis.call('exists', KEYS[1]) == 1 then
   return redis.call('hmget', KEYS[1], 'fp', 'state', 'started', 'status', 'body',
                     'owner', 'beat')
@@ -33,8 +35,11 @@ redis.call('hset', KEYS[1], 'fp', ARGV[1], 'state', 'pending', 'started', ARGV[2
            'owner', ARGV[3], 'beat', 0)
 redis.call('pexpire', KEYS[1], ARGV[4])
 return false
-"""
-BEAT = """
+""",
+    keys=1,
+)
+BEAT = LuaScript(
+    """
 if redis.call('exists', KEYS[1]) == 0 then
   redis.call('hset', KEYS[1], 'fp', ARGV[1], 'state', 'pending', 'started', ARGV[3],
              'owner', ARGV[2], 'beat', 0)
@@ -45,8 +50,11 @@ local h = redis.call('hmget', KEYS[1], 'state', 'owner')
 if h[1] ~= 'pending' or h[2] ~= ARGV[2] then return 0 end
 redis.call('hincrby', KEYS[1], 'beat', 1)
 return 1
-"""
-TAKE_OVER = """
+""",
+    keys=1,
+)
+TAKE_OVER = LuaScript(
+    """
 local h = redis.call('hmget', KEYS[1], 'state', 'owner', 'beat')
 local silent = h[1] == 'pending' and h[2] == ARGV[3] and tonumber(h[3] or '0') == tonumber(ARGV[4])
 if h[1] == 'uncertain' or silent then
@@ -55,8 +63,11 @@ if h[1] == 'uncertain' or silent then
   return 1
 end
 return 0
-"""
-COMPLETE = """
+""",
+    keys=1,
+)
+COMPLETE = LuaScript(
+    """
 local fp = redis.call('hget', KEYS[1], 'fp')
 if fp and fp ~= ARGV[1] then return 0 end
 if not fp then
@@ -65,8 +76,11 @@ if not fp then
 end
 redis.call('hset', KEYS[1], 'state', 'done', 'status', ARGV[2], 'body', ARGV[3])
 return 1
-"""
-MARK_UNCERTAIN = """
+""",
+    keys=1,
+)
+MARK_UNCERTAIN = LuaScript(
+    """
 local state = redis.call('hget', KEYS[1], 'state')
 if state == 'done' then return 0 end
 if not state then
@@ -75,13 +89,17 @@ if not state then
 end
 redis.call('hset', KEYS[1], 'state', 'uncertain')
 return 1
-"""
-RELEASE = """
+""",
+    keys=1,
+)
+RELEASE = LuaScript(
+    """
 local h = redis.call('hmget', KEYS[1], 'state', 'owner')
 if h[1] == 'pending' and h[2] == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
-"""
-FAILURES = (RedisError, OSError, TimeoutError)
+""",
+    keys=1,
+)
 
 
 class RedisIdempotencyStore:
@@ -89,7 +107,7 @@ class RedisIdempotencyStore:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         ttl_s: float = DAY_S,
         clock: Callable[[], float] = time.time,
         settle_s: float = SETTLE_S,
@@ -170,13 +188,13 @@ class RedisIdempotencyStore:
     async def _settle_left(self) -> float:
         try:
             return await settle_left(self._r, self._settle_s)
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             raise IdempotencyUnavailableError from err
 
-    async def _eval(self, script: str, key: str, *args: Any) -> Any:
+    async def _eval(self, script: LuaScript, key: str, *args: EncodableT) -> Any:
         try:
-            return await self._r.eval(script, 1, _key(key), *args)
-        except FAILURES as err:
+            return await script.run(self._r, [_key(key)], *args)
+        except REDIS_FAILURES as err:
             raise IdempotencyUnavailableError from err
 
 

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from redis.exceptions import RedisError
 
 from gateway.state.ratelimit import (
     REMAINING,
@@ -27,9 +24,10 @@ from gateway.state.ratelimit import (
 )
 from gateway.state.redis_cache import RedisHealth
 from gateway.state.redis_calls import guarded
+from gateway.state.redis_client import REDIS_FAILURES, LuaScript, RedisClient
 
-FAILURES = (RedisError, OSError, TimeoutError)
-TAKE = """
+TAKE = LuaScript(
+    """
 local hold = tonumber(redis.call('get', KEYS[2]) or '0')
 local now = tonumber(ARGV[1])
 if hold > now then return tostring(hold - now) end
@@ -45,12 +43,17 @@ if tokens >= need then tokens = tokens - 1 else wait = (need - tokens) / rate en
 redis.call('hset', KEYS[1], 'tokens', tostring(tokens), 'stamp', ARGV[1])
 redis.call('expire', KEYS[1], 3600)
 return tostring(wait)
-"""
-HOLD = """
+""",
+    keys=2,
+)
+HOLD = LuaScript(
+    """
 local hold = tonumber(redis.call('get', KEYS[1]) or '0')
 if tonumber(ARGV[1]) > hold then redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2]) end
 return 1
-"""
+""",
+    keys=1,
+)
 
 
 class RedisRateLimiter:
@@ -58,7 +61,7 @@ class RedisRateLimiter:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         health: RedisHealth,
         connection: str,
         local: LocalRateLimiter,
@@ -78,17 +81,16 @@ class RedisRateLimiter:
         while True:
             try:
                 wait = float(
-                    await self._r.eval(
-                        TAKE,
-                        2,
-                        *self._keys,
+                    await TAKE.run(
+                        self._r,
+                        self._keys,
                         repr(self._clock()),
                         rate,
                         capacity,
                         background_reserve(capacity),
                     )
                 )
-            except FAILURES as err:
+            except REDIS_FAILURES as err:
                 self._health.down(err)
                 await self._local.acquire()
                 return
@@ -120,6 +122,6 @@ class RedisRateLimiter:
     async def _write_hold(self, until: float) -> None:
         ttl_ms = max(1, int((until - self._clock()) * 1000))
         try:
-            await self._r.eval(HOLD, 1, self._keys[1], repr(until), ttl_ms)
-        except FAILURES as err:
+            await HOLD.run(self._r, [self._keys[1]], repr(until), ttl_ms)
+        except REDIS_FAILURES as err:
             self._health.down(err)

@@ -33,14 +33,13 @@ import contextvars
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
 
 from gateway.errors import TokenStoreUnavailableError
 from gateway.state.redis_cache import RedisHealth
 from gateway.state.redis_calls import guarded
+from gateway.state.redis_client import REDIS_FAILURES, RedisClient
 from gateway.state.redis_epoch import SETTLE_S, settle_left
 from gateway.state.redis_token_record import (
     ACQUIRE,
@@ -58,7 +57,6 @@ from gateway.state.redis_token_record import (
 from gateway.state.tokens import LocalTokenProvider, Token, TokenFetcher, TokenState
 
 log = structlog.get_logger("tokens")
-FAILURES = (RedisError, OSError, TimeoutError)
 LEASE_S = 3.0  # a lock holder silent this long is dead
 BEAT_S = 0.5  # lock beats and write-backs
 POLL_S = 0.05
@@ -69,7 +67,7 @@ class RedisTokenProvider:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         health: RedisHealth,
         fallback: LocalTokenProvider,
         clock: Callable[[], float] = time.time,
@@ -111,7 +109,7 @@ class RedisTokenProvider:
                 if held is not None and held[0].usable(self._clock()):
                     return held[0]  # refreshed while we queued for the lock
                 return await self._shared_get(connection, fetch, rotating=rotating)
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
             if rotating:
                 return self._without_store(connection)
@@ -141,8 +139,8 @@ class RedisTokenProvider:
             if rotating and await self._unsettled(connection, stored):
                 await asyncio.sleep(POLL_S)
                 continue
-            acquired, holder, beat, version = await self._r.eval(
-                ACQUIRE, 1, key(connection), self._me, stored.version
+            acquired, holder, beat, version = await ACQUIRE.run(
+                self._r, [key(connection)], self._me, stored.version
             )
             if acquired:
                 return await self._refresh(connection, fetch, stored)
@@ -152,8 +150,8 @@ class RedisTokenProvider:
             now = self._clock()
             if watched is None or watched[:2] != (holder, int(beat)):
                 watched = (holder, int(beat), now)
-            elif now - watched[2] >= self._lease_s and await self._r.eval(
-                TAKE_OVER, 1, key(connection), self._me, holder, int(beat)
+            elif now - watched[2] >= self._lease_s and await TAKE_OVER.run(
+                self._r, [key(connection)], self._me, holder, int(beat)
             ):
                 log.warning("token_lock_taken_over", connection=connection)
                 return await self._refresh(connection, fetch, stored)
@@ -199,8 +197,8 @@ class RedisTokenProvider:
         try:
             fresh = await fetch(stored.token)
         except BaseException:
-            with contextlib.suppress(*FAILURES):
-                await self._r.eval(RELEASE, 1, key(connection), self._me)
+            with contextlib.suppress(*REDIS_FAILURES):
+                await RELEASE.run(self._r, [key(connection)], self._me)
             raise
         finally:
             beating.cancel()
@@ -208,10 +206,10 @@ class RedisTokenProvider:
         self._local[connection] = (fresh, stored.version + 1)
         self.refreshes[connection] = self.refreshes.get(connection, 0) + 1
         try:
-            version = await self._r.eval(
-                COMMIT, 1, key(connection), self._me, stored.version, *fields(fresh)
+            version = await COMMIT.run(
+                self._r, [key(connection)], self._me, stored.version, *fields(fresh)
             )
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
             log.warning("token_commit_deferred", connection=connection)
             return fresh
@@ -238,13 +236,13 @@ class RedisTokenProvider:
         """Show the lock's holder is alive while the upstream call runs."""
         while True:
             await asyncio.sleep(BEAT_S)
-            with contextlib.suppress(*FAILURES):
-                await self._r.eval(BEAT, 1, key(connection), self._me)
+            with contextlib.suppress(*REDIS_FAILURES):
+                await BEAT.run(self._r, [key(connection)], self._me)
 
     async def _write_back(self, connection: str, token: Token, version: int) -> None:
         """Store `token` unless Redis holds one issued at the same time or later."""
-        written = await self._r.eval(
-            WRITE_BACK, 1, key(connection), self._me, version, *fields(token)
+        written = await WRITE_BACK.run(
+            self._r, [key(connection)], self._me, version, *fields(token)
         )
         if written:
             log.info("token_written_back", connection=connection)
@@ -267,7 +265,7 @@ class RedisTokenProvider:
                     continue
                 try:
                     await self._write_back(connection, *newest)
-                except FAILURES as err:
+                except REDIS_FAILURES as err:
                     self._health.down(err)
 
     def _adopt(self, connection: str, stored: Stored) -> Token | None:
@@ -307,10 +305,10 @@ class RedisTokenProvider:
             )
             self._local[connection] = (spent, cached[1])  # its refresh token stays
         try:
-            await self._r.eval(
-                EXPIRE_IF_SAME, 1, key(connection), rejected.access.reveal()
+            await EXPIRE_IF_SAME.run(
+                self._r, [key(connection)], rejected.access.reveal()
             )
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
         await self._fallback.invalidate(connection, rejected)
 

@@ -15,15 +15,19 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
-from redis.exceptions import RedisError
 
 from gateway import jsoncodec
 from gateway.errors import AuditUnavailableError
 from gateway.state.redis_cache import RedisHealth
 from gateway.state.redis_calls import guarded
+from gateway.state.redis_client import (
+    REDIS_FAILURES,
+    RedisClient,
+    as_text,
+    stream_entries,
+)
 
 log = structlog.get_logger("audit")
-FAILURES = (RedisError, OSError, TimeoutError)
 STREAM = "ig:v1:audit"
 MAX_EVENTS = 100_000  # the Redis stream is trimmed to about this many
 
@@ -60,7 +64,7 @@ class MemoryAuditTrail:
 class RedisAuditTrail:
     """A capped Redis stream shared by every replica."""
 
-    def __init__(self, client: Any, health: RedisHealth) -> None:
+    def __init__(self, client: RedisClient, health: RedisHealth) -> None:
         """Use `client` for the stream."""
         self._r = guarded(client)  # bounded by the request deadline
         self._health = health
@@ -74,7 +78,7 @@ class RedisAuditTrail:
                 maxlen=MAX_EVENTS,
                 approximate=True,
             )
-        except FAILURES as err:
+        except REDIS_FAILURES as err:
             self._health.down(err)
 
     async def page(
@@ -83,20 +87,17 @@ class RedisAuditTrail:
         """Newest first, `limit` per page; the cursor is the last entry's stream id."""
         top = f"({before}" if before else "+"
         try:
-            rows = await self._r.xrevrange(STREAM, max=top, min="-", count=limit + 1)
-        except FAILURES as err:
+            reply = await self._r.xrevrange(STREAM, max=top, min="-", count=limit + 1)
+        except REDIS_FAILURES as err:
             self._health.down(err)
             raise AuditUnavailableError from err
+        rows = stream_entries(reply)
         out = [
-            {"id": _text(entry_id), **jsoncodec.loads(fields[b"e"])}
+            {"id": as_text(entry_id), **jsoncodec.loads(fields[b"e"])}
             for entry_id, fields in rows[:limit]
         ]
         cursor = out[-1]["id"] if len(rows) > limit else None
         return out, cursor
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def event(

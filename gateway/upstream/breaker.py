@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import structlog
 
-from gateway.errors import UpstreamUnavailableError
+from gateway.errors import CircuitOpenError
 
 log = structlog.get_logger("breaker")
 State = Literal["closed", "open", "half_open"]
@@ -31,12 +31,6 @@ EVENTS = {
     "open": "circuit_opened",
     "half_open": "circuit_half_open",
 }
-
-
-class CircuitOpenError(UpstreamUnavailableError):
-    """The connection's circuit is open: no call was made."""
-
-    retriable = False
 
 
 @dataclass(frozen=True, slots=True)

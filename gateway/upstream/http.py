@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 import aiohttp
 import structlog
@@ -30,6 +30,7 @@ from yarl import URL
 
 from gateway import jsoncodec
 from gateway.errors import (
+    CircuitOpenError,
     UpstreamAuthError,
     UpstreamError,
     UpstreamMalformedError,
@@ -45,7 +46,7 @@ from gateway.errors import (
 from gateway.state.ratelimit import LocalRateLimiter, PauseTooLongError, RateLimiter
 from gateway.telemetry.metrics import Metrics
 from gateway.upstream import origin
-from gateway.upstream.breaker import CircuitBreaker, CircuitOpenError
+from gateway.upstream.breaker import CircuitBreaker
 from gateway.upstream.deadline import time_left
 from gateway.upstream.health import UpstreamHealth
 from gateway.upstream.httpstream import CHUNK, UpstreamStream
@@ -105,6 +106,19 @@ def verdict(err: UpstreamError) -> bool | None:
     )
 
 
+class CallOptions(TypedDict, total=False):
+    """The keyword options of one call (`UpstreamClient.call`), all optional."""
+
+    params: Mapping[str, str] | None
+    json: Any
+    form: dict[str, str] | None
+    headers: dict[str, str] | None
+    auth: Authenticator | None
+    retry: RetryPolicy | None
+    pass_statuses: frozenset[int]
+    label: str | None
+
+
 @dataclass(slots=True)
 class UpstreamClient:
     """HTTP to one connection's origin through the shared session."""
@@ -157,33 +171,10 @@ class UpstreamClient:
         return url, label or (target if isinstance(target, str) else url.path)
 
     async def request(
-        self,
-        method: str,
-        target: Target,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        form: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: Authenticator | None = None,
-        retry: RetryPolicy | None = None,
-        pass_statuses: frozenset[int] = frozenset(),
-        label: str | None = None,
+        self, method: str, target: Target, **options: Unpack[CallOptions]
     ) -> UpstreamResponse:
         """One logical call whose response is returned as read (see `call`)."""
-        return await self.call(
-            method,
-            target,
-            _as_is,
-            params=params,
-            json=json,
-            form=form,
-            headers=headers,
-            auth=auth,
-            retry=retry,
-            pass_statuses=pass_statuses,
-            label=label,
-        )
+        return await self.call(method, target, _as_is, **options)
 
     async def call(
         self,

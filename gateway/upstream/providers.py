@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import structlog
 from aiohttp import web
@@ -23,11 +23,14 @@ from gateway.config.settings import ConnectionSettings
 from gateway.errors import GatewayError, UpstreamProtocolError
 from gateway.invoices.accounts import SaleAccount, SaleAccountDraft
 from gateway.invoices.models import Invoice, InvoiceStatus
-from gateway.state.tokens import TokenProvider
+from gateway.state.tokens import TokenProvider, TokenStore
 from gateway.telemetry.logs import where_it_failed
 from gateway.upstream.http import UpstreamClient
+from gateway.upstream.httpstream import UpstreamStream
 
 _log = structlog.get_logger("adapter")
+# What a cached result holds, for the adapter's `cache_ttl`: a list page or one invoice.
+CacheKind = Literal["invoices", "invoice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,15 @@ class Document:
     length: int | None
     chunks: AsyncIterator[bytes]
 
+    @classmethod
+    def streamed(cls, body: UpstreamStream, default_type: str) -> Document:
+        """The upstream's streamed body; `default_type` when it names no media type."""
+        return cls(
+            content_type=body.content_type or default_type,
+            length=body.content_length,
+            chunks=body.chunks(),
+        )
+
 
 class InvoiceProvider(Protocol):
     """What every adapter implements."""
@@ -130,8 +142,10 @@ class InvoiceProvider(Protocol):
         """The invoice's document, streamed; `NotFoundError` when it has none."""
         ...
 
-    def cache_ttl(self, kind: str, result: SourceResult) -> tuple[float, float] | None:
-        """(fresh_s, stale_s) for this kind of data (`invoices`, `invoice`), or None.
+    def cache_ttl(
+        self, kind: CacheKind, result: SourceResult
+    ) -> tuple[float, float] | None:
+        """(fresh_s, stale_s) for this kind of data (a list or one invoice), or None.
 
         None keeps the connection's configured lifetimes. Lets data that cannot change
         (a paid invoice, an issued reseller bill) stay cached far longer than open ones.
@@ -153,66 +167,6 @@ class ConnectionKeys:
 
     secrets: frozenset[str]
     options: frozenset[str] = frozenset()
-
-
-def map_rows(
-    rows: list[Any],
-    to_invoice: Callable[[Any], Invoice],
-    ctx: ProviderContext,
-    note: str | None = None,
-    *,
-    belongs: Callable[[dict[str, Any]], bool] | None = None,
-) -> SourceResult:
-    """Map upstream rows; a row that fails (`ValueError`) is left out, counted and logged.
-
-    One unreadable row must not cost the caller every other invoice of the source, nor
-    pass silently: the result is then marked incomplete and says how many were dropped.
-    `belongs` re-checks that a row is the asked customer's: an upstream is never trusted
-    to have filtered, and a row of someone else is dropped, counted and logged, never
-    served (the source is then incomplete too: its filter cannot be trusted).
-    """
-    invoices, bad, foreign = [], 0, 0
-    for row in rows:
-        try:
-            if not isinstance(row, dict):
-                raise ValueError("row is not an object")  # noqa: TRY004, TRY301
-            if belongs is not None and not belongs(row):
-                foreign += 1
-                continue
-            invoices.append(to_invoice(row))
-        except ValueError as err:
-            bad += 1
-            ctx.log.warning(
-                "row_unreadable", connection=ctx.settings.id, reason=str(err)
-            )
-    notes = [note]
-    if foreign:
-        ctx.log.warning("rows_of_others", connection=ctx.settings.id, count=foreign)
-        notes.append(f"{foreign} row(s) of other customers left out")
-    if bad:
-        notes.append(f"{bad} row(s) unreadable and left out")
-    note = "; ".join(filter(None, notes)) or None
-    return SourceResult(tuple(invoices), complete=note is None, note=note)
-
-
-def map_one(
-    row: Any,
-    to_invoice: Callable[[Any], Invoice],
-    ctx: ProviderContext,
-    path: str,
-) -> Invoice:
-    """Map one upstream record through the same path as a list (`map_rows`).
-
-    Where a list leaves an unreadable row out, a single record has nothing else to
-    give: it becomes an `UpstreamProtocolError` (a 502 naming the connection), never an
-    uncaught mapping exception.
-    """
-    result = map_rows([row], to_invoice, ctx)
-    if not result.invoices:
-        raise UpstreamProtocolError(
-            ctx.settings.id, "GET", path, "the record is unreadable"
-        )
-    return result.invoices[0]
 
 
 @contextlib.contextmanager
@@ -261,6 +215,24 @@ class DemoUpstream:
     mark_paid_path: str | None = None
 
 
+DemoBuilder = Callable[[], DemoUpstream]
+"""A provider's simulator packaged for the demo (`simulator.demo_upstream`)."""
+
+
+class Authorizer(Protocol):
+    """A provider's one-time interactive consent (`invoice-gateway auth`)."""
+
+    async def __call__(
+        self,
+        ctx: ProviderContext,
+        store: TokenStore,
+        say: Callable[[str], None],
+        timeout_s: float = ...,
+    ) -> None:
+        """Run the consent for `ctx`'s connection and save the tokens in `store`."""
+        ...
+
+
 @runtime_checkable
 class SaleAccountProvider(Protocol):
     """What an adapter implements when its upstream keeps sale accounts (read and write)."""
@@ -295,14 +267,3 @@ class SaleAccountProvider(Protocol):
         Used when a create's outcome was unknown: the retry looks before creating again.
         """
         ...
-
-
-PAID_OR_FINAL = (3600.0, 7 * 86400.0)
-
-
-def settled_ttl(kind: str, result: SourceResult) -> tuple[float, float] | None:
-    """A shared policy: one invoice already paid or cancelled changes rarely; cache it long."""
-    finished = {InvoiceStatus.PAID, InvoiceStatus.CANCELLED}
-    if kind == "invoice" and result.invoices and result.invoices[0].status in finished:
-        return PAID_OR_FINAL
-    return None

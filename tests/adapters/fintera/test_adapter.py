@@ -6,10 +6,8 @@ import asyncio
 import time
 from datetime import date
 
-import aiohttp
 import pytest
 
-from adapters.fintera.adapter import create
 from gateway.config.settings import Secret
 from gateway.errors import (
     UpstreamAuthError,
@@ -17,34 +15,21 @@ from gateway.errors import (
     UpstreamRejectedError,
 )
 from gateway.invoices.models import InvoiceStatus
-from gateway.state.ratelimit import LocalRateLimiter
-from gateway.state.tokens import LocalTokenProvider
-from gateway.upstream.http import UpstreamClient
-from gateway.upstream.providers import InvoiceQuery, ProviderContext
-from tests.support import NOW, fintera_connection
+from gateway.upstream.providers import InvoiceQuery
+from tests.support import fintera_connection
 
 DOC = "12345678909"
 
 
 @pytest.fixture
-async def make_adapter(fintera_url):
-    """Build adapters on one session; `limit` paces calls like a configured connection."""
-    async with aiohttp.ClientSession() as session:
+def make_adapter(make_provider, fintera_url):
+    """Adapters for `fin`; `limit` paces calls like a configured connection."""
 
-        def build(limit=None, window=60.0, **kw):
-            conn = fintera_connection(fintera_url, **kw)
-            http = UpstreamClient(
-                session,
-                conn.id,
-                conn.base_url,
-                conn.timeout_s,
-                limiter=LocalRateLimiter(limit, window),
-            )
-            return create(
-                ProviderContext(conn, http, LocalTokenProvider(), now=lambda: NOW)
-            )
+    def build(limit=None, window=60.0, **kw):
+        conn = fintera_connection(fintera_url, **kw)
+        return make_provider(conn, limit=limit, window=window)
 
-        yield build
+    return build
 
 
 def maria_rows(sim):

@@ -12,6 +12,7 @@ import pytest
 from adapters.fintera import mapping, xmlcodec
 from gateway.invoices.accounts import Classification, SaleAccountDraft
 from gateway.invoices.models import BillingPeriod, InvoiceStatus
+from gateway.upstream.kit.parse import MappingError, money
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = date(2026, 11, 20)
@@ -74,11 +75,11 @@ def test_unknown_status_code_is_unknown():
 def test_seed_sale_account_json_and_xml_map_alike():
     """The doc's JSON and XML list examples map; unknown acquirers become `other`."""
     from_json = [
-        mapping.to_sale_account(mapping.unwrap(r, "sale_account"), connection="fin")
+        mapping.to_sale_account(r, connection="fin")
         for r in json.loads((FIXTURES / "sale_accounts_seed.json").read_text())
     ]
     from_xml = [
-        mapping.to_sale_account(mapping.unwrap(r, "sale_account"), connection="fin")
+        mapping.to_sale_account(r, connection="fin")
         for r in xmlcodec.loads((FIXTURES / "sale_accounts_seed.xml").read_bytes())
     ]
     cielo, elo = from_json[0], from_xml[0]
@@ -164,5 +165,5 @@ def test_xml_round_trip_keeps_types():
 @pytest.mark.parametrize("raw", ["1,5", True, "abc"])
 def test_bad_money_is_refused(raw):
     """Money strings with commas or non-numbers are mapping errors."""
-    with pytest.raises(mapping.MappingError):
-        mapping.money(raw)
+    with pytest.raises(MappingError, match="amount"):
+        money(raw, "amount")

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 from datetime import date, timedelta
 
-import aiohttp
 import pytest
 
 from adapters.hubsoft.adapter import create
@@ -23,15 +22,13 @@ from gateway.errors import (
 )
 from gateway.invoices.models import InvoiceStatus
 from gateway.state.tokens import LocalTokenProvider
-from gateway.upstream.http import UpstreamClient
 from gateway.upstream.providers import InvoiceQuery, ProviderContext
 from tests.support import NOW, TODAY, hubsoft_connection
 
 
 @pytest.fixture
-async def make_adapter(hubsoft_url):
-    """Build adapters on one shared session; closed after the test."""
-    session = aiohttp.ClientSession()
+def make_adapter(make_provider, hubsoft_url):
+    """Adapters for `acme-isp` sharing one token provider (the shared `make_provider`)."""
     tokens = LocalTokenProvider()
 
     def build(**overrides):
@@ -40,11 +37,9 @@ async def make_adapter(hubsoft_url):
         )
         if "secrets" in overrides:
             conn = dataclasses.replace(conn, secrets=overrides.pop("secrets"))
-        http = UpstreamClient(session, conn.id, conn.base_url, conn.timeout_s)
-        return create(ProviderContext(conn, http, tokens, now=lambda: NOW))
+        return make_provider(conn, tokens)
 
-    yield build
-    await session.close()
+    return build
 
 
 @pytest.fixture
@@ -253,7 +248,7 @@ async def test_slow_upstream_is_a_timeout_error(make_adapter, hubsoft_sim):
     hubsoft_sim.set_fault("latency", 1.0)
     with pytest.raises(UpstreamError) as info:
         await adapter.list_invoices(InvoiceQuery(customer_id="2002"))
-    assert info.value.kind == "timeout"
+    assert info.value.error_type == "timeout"
 
 
 async def test_tenant_wide_window_is_split_into_thirty_day_calls(adapter, hubsoft_sim):

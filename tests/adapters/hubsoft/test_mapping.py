@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.hubsoft.mapping import MappingError, parse_money, to_invoice
+from adapters.hubsoft.mapping import to_invoice
 from gateway.invoices.models import Customer, Invoice, InvoiceStatus, PaymentMethod
+from gateway.upstream.kit.parse import MappingError, money
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TODAY = date(2026, 11, 20)
@@ -131,8 +132,8 @@ def test_unpaid_due_today_is_open_not_overdue():
 @pytest.mark.parametrize("raw", ["200,0", "R$ 10", True, [1]])
 def test_money_refuses_locale_and_wrong_types(raw):
     """Money is never guessed: locale strings and non-numbers are mapping errors."""
-    with pytest.raises(MappingError):
-        parse_money(raw)
+    with pytest.raises(MappingError, match="valor"):
+        money(raw, "valor")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def test_money_refuses_locale_and_wrong_types(raw):
 def test_malformed_fields_raise_mapping_error(field, value):
     """A field of an impossible shape is a MappingError, never a crash of another kind."""
     row = {"id_fatura": 1, "valor": 5, "data_vencimento": "10/11/2026", field: value}
-    with pytest.raises(MappingError):
+    with pytest.raises(MappingError, match=field):
         to_invoice(
             row, connection="c", today=TODAY, searched=Customer("9"), scope=("", "")
         )

@@ -7,33 +7,23 @@ import asyncio
 import aiohttp
 import pytest
 
-from adapters.xarios.adapter import create
 from adapters.xarios.simulator import CLIENT_ID, CLIENT_SECRET
 from gateway.errors import NotFoundError, UpstreamAuthError, UpstreamNotFoundError
 from gateway.state.tokenfile import FileTokenStore
 from gateway.state.tokens import LocalTokenProvider
-from gateway.upstream.http import UpstreamClient
-from gateway.upstream.providers import InvoiceQuery, ProviderContext
-from tests.support import NOW, xarios_connection
+from gateway.upstream.providers import InvoiceQuery
+from tests.support import xarios_connection
 
 
 @pytest.fixture
-async def session():
-    """One client session per test."""
-    async with aiohttp.ClientSession() as http:
-        yield http
-
-
-@pytest.fixture
-def make_adapter(session, xarios_url, xarios_sim):
+def make_adapter(make_provider, xarios_url, xarios_sim):
     """Adapters for a consented connection; tokens shared unless a provider is given."""
     refresh = xarios_sim.issue_refresh_token()
     shared = LocalTokenProvider()
 
     def build(tokens=None, refresh_token=refresh, **kw):
         conn = xarios_connection(xarios_url, refresh_token, **kw)
-        http = UpstreamClient(session, conn.id, conn.base_url, conn.timeout_s)
-        return create(ProviderContext(conn, http, tokens or shared, now=lambda: NOW))
+        return make_provider(conn, tokens or shared)
 
     build.refresh = refresh
     return build

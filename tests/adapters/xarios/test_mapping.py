@@ -11,14 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.xarios.mapping import (
-    MappingError,
-    parse_day,
-    parse_detail_zip,
-    parse_money,
-    to_invoice,
-)
+from adapters.xarios.mapping import parse_day, parse_detail_zip, to_invoice
 from gateway.invoices.models import BillingPeriod, InvoiceStatus
+from gateway.upstream.kit.parse import MappingError, money
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -116,7 +111,7 @@ def test_detail_zip_is_read_and_bad_zips_are_mapping_errors():
 )
 def test_timestamps_keep_the_calendar_date_written(raw, day):
     """No time-zone conversion: the date part is the date."""
-    assert parse_day(raw) == day
+    assert parse_day(raw, "billingPeriodStart") == day
 
 
 @pytest.mark.parametrize(
@@ -125,15 +120,15 @@ def test_timestamps_keep_the_calendar_date_written(raw, day):
 )
 def test_bad_timestamps_are_mapping_errors(raw):
     """Impossible or unknown timestamp shapes are refused."""
-    with pytest.raises(MappingError):
-        parse_day(raw)
+    with pytest.raises(MappingError, match="billingPeriodStart"):
+        parse_day(raw, "billingPeriodStart")
 
 
 @pytest.mark.parametrize("raw", ["200,0", True, {"v": 1}])
 def test_machine_translated_money_is_refused(raw):
     """The seed's translated `200,0` must never be read as money."""
-    with pytest.raises(MappingError):
-        parse_money(raw)
+    with pytest.raises(MappingError, match="invoiceValue"):
+        money(raw, "invoiceValue")
 
 
 def test_item_without_id_is_refused():
