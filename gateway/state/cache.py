@@ -443,6 +443,11 @@ class CachedLoader:
             if entry is not None and entry.fetched_at >= asked_at:
                 return entry
             if not await self.cache.locked(key):
+                # The owner stores before it unlocks: it may have done both since the
+                # read above. Read once more, or a finished load would be done again.
+                entry = await self.cache.get(key)
+                if entry is not None and entry.fetched_at >= asked_at:
+                    return entry
                 return None
         return None
 
