@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import hdrs, web
@@ -32,7 +33,14 @@ from gateway.errors import (
     NotFoundError,
     SourcesFailedError,
 )
-from gateway.invoices.listing import ListRequest, ListResult, SourceOutcome
+from gateway.invoices.listing import (
+    ListRequest,
+    ListResult,
+    SourceOutcome,
+    all_complete,
+    any_answered,
+)
+from gateway.invoices.pages import Page, PageKey
 from gateway.invoices.principal import Principal
 from gateway.invoices.summary import summarize
 from gateway.state.redis_cache import RedisCache
@@ -62,12 +70,16 @@ def json_response(
 ) -> web.Response:
     """JSON with a weak ETag over `etag_of` (default: the payload); 304 when it matches."""
     body = jsoncodec.dumps(payload)
-    tag_source = body if etag_of is None else jsoncodec.dumps(etag_of)
-    etag = 'W/"' + hashlib.sha256(tag_source).hexdigest()[:32] + '"'
+    etag = _etag(body if etag_of is None else jsoncodec.dumps(etag_of))
     headers = {hdrs.ETAG: etag, hdrs.CACHE_CONTROL: "private, no-cache"}
     if etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+def _etag(source: bytes) -> str:
+    """A weak ETag over `source`."""
+    return 'W/"' + hashlib.sha256(source).hexdigest()[:32] + '"'
 
 
 def _list_request(
@@ -87,54 +99,80 @@ def _list_request(
     return dataclasses.replace(parsed, deadline_s=caller_deadline(request))
 
 
+def _count(request: web.Request, outcomes: Sequence[SourceOutcome]) -> None:
+    """Put the sources' outcomes in the request's log line and the metrics."""
+    request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in outcomes)
+    metrics = request.app[METRICS]
+    for s in outcomes:
+        metrics.source(s.connection, s.status, s.from_cache)
+
+
 def _report(
     request: web.Request, outcomes: list[SourceOutcome]
 ) -> tuple[list[Any], bool]:
     """Log and count the sources; raise 502/504 when none answered; (JSON, complete)."""
     now = time.time()
     sources = [s.to_dict(now) for s in outcomes]
-    request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in outcomes)
-    for s in outcomes:
-        request.app[METRICS].sources.labels(
-            s.connection, s.status, str(s.from_cache).lower()
-        ).inc()
-    verdict = ListResult([], None, outcomes)
-    if not verdict.answered:
+    _count(request, outcomes)
+    if not any_answered(outcomes):
         tried = [s for s in outcomes if s.status != "skipped"]
         raise SourcesFailedError(
             sources, all_timeouts=all(s.status == "timeout" for s in tried)
         )
-    return sources, verdict.complete
+    return sources, all_complete(outcomes)
+
+
+def _list_etag(result: ListResult, include_remote: bool) -> str:
+    """What determines a list's `data`: the page's ids and the versions they came from.
+
+    Cheaper than hashing the whole body again, and blind to `age_s` ticking.
+    """
+    return _etag(
+        jsoncodec.dumps(
+            [
+                [inv.id for inv in result.invoices],
+                [(s.connection, s.status, s.fetched_at) for s in result.sources],
+                result.next_cursor,
+                include_remote,
+            ]
+        )
+    )
+
+
+def _send_page(request: web.Request, page: Page) -> web.Response:
+    """A page as JSON (its `sources` aged to now), or 304 when the caller has it."""
+    _count(request, page.sources)
+    headers = {hdrs.ETAG: page.etag, hdrs.CACHE_CONTROL: "private, no-cache"}
+    if page.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(
+        body=page.body(time.time()), content_type="application/json", headers=headers
+    )
 
 
 async def list_invoices(request: web.Request) -> web.Response:
-    """GET /v1/invoices: the merged, sorted, paged list with `sources`."""
+    """GET /v1/invoices: the merged, sorted, paged list with `sources`.
+
+    A page served before is served again while the entries it came from are unchanged
+    and fresh (`gateway.invoices.pages`), unless the caller asks for `no-cache`.
+    """
     principal = require_scope(request, READ_SCOPE)
-    list_request = _list_request(request, principal, LIST_PARAMS)
-    result = await request.app[SERVICE].list(principal, list_request)
-    sources, complete = _report(request, result.sources)
-    data = [
-        inv.to_dict(include_remote=list_request.include_remote)
-        for inv in result.invoices
-    ]
-    payload = {
-        "data": data,
-        "next_cursor": result.next_cursor,
-        "complete": complete,
-        "sources": sources,
-    }
-    return json_response(
-        request,
-        payload,
-        # What determines `data`: the page's ids and the cached versions they came from.
-        # Cheaper than hashing the whole body again, and blind to `age_s` ticking.
-        etag_of=[
-            [inv.id for inv in result.invoices],
-            [(s.connection, s.status, s.fetched_at) for s in result.sources],
-            result.next_cursor,
+    service = request.app[SERVICE]
+    key: PageKey = (request.query_string, principal.connections, principal.documents)
+    forced = no_cache(request)
+    page = None if forced else await service.pages.find(key)
+    if page is None:
+        list_request = _list_request(request, principal, LIST_PARAMS)
+        result = await service.list(principal, list_request)
+        if not any_answered(result.sources):
+            _report(request, result.sources)  # raises the 502/504 problem
+        page = Page.of(
+            result,
             list_request.include_remote,
-        ],
-    )
+            _list_etag(result, list_request.include_remote),
+        )
+        service.pages.keep(key, page)
+    return _send_page(request, page)
 
 
 async def invoice_summary(request: web.Request) -> web.Response:

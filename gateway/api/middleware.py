@@ -8,9 +8,9 @@ audit event (see `gateway.telemetry.audit`).
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import hdrs, web
@@ -73,7 +73,7 @@ async def _admit(request: web.Request) -> None:
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Wrap every request: id in and out, auth, problem translation, access log."""
     incoming = request.headers.get(REQUEST_ID, "")
-    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
+    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else os.urandom(16).hex()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.monotonic()
     request[SOURCES_LOG] = []
@@ -114,8 +114,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     label = (
         route.canonical if route else "unmatched"
     )  # unknown paths: one bounded label
-    metrics.requests.labels(label, str(response.status)).inc()
-    metrics.request_seconds.labels(label).observe(elapsed)
+    metrics.request(label, str(response.status), elapsed)
     log.info(
         "request",
         method=request.method,

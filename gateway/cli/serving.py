@@ -82,12 +82,21 @@ async def start_guarded(
     return runner, server, guard
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop to serve on: uvloop where installed (a Linux dependency), else asyncio's."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional: not built for every platform
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def serve_one(host: str, port: int, *, reuse_port: bool) -> None:
     """Load settings, configure logging, serve until SIGINT/SIGTERM."""
     settings = load_settings(os.environ, adapters.known_providers())
     configure_logging(settings.log_format, settings.log_level)
     limits = client_limits(settings)
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop()
     asyncio.set_event_loop(loop)
     app = create_app(settings)
     try:

@@ -27,7 +27,7 @@ from gateway.events.followup import aged_unpaid, follow, rotation
 from gateway.events.lease import Lease
 from gateway.events.model import NewEvent, classify, mark
 from gateway.events.store import EventStore, LeaseLostError
-from gateway.invoices.listing import Connection, decode_result, encode_result
+from gateway.invoices.listing import Connection, encoded, list_key, result_of
 from gateway.invoices.models import Invoice
 from gateway.state.cache import CachedLoader, Loaded
 from gateway.state.ratelimit import BACKGROUND
@@ -134,13 +134,10 @@ class ChangeDetector:
 
         async def load() -> Loaded:
             result = await conn.adapter.list_invoices(query)
-            ttl = conn.adapter.cache_ttl("invoices", result)
-            return (
-                encode_result(result) if ttl is None else (encode_result(result), *ttl)
-            )
+            return encoded(result, conn.adapter.cache_ttl("invoices", result))
 
         lookup = await self._loader.load(
-            f"{conn.id}:invoices:{query.cache_key()}",
+            list_key(conn.id, query),
             load,
             fresh_s=conn.settings.cache_fresh_s,
             stale_s=conn.settings.cache_stale_s,
@@ -148,7 +145,7 @@ class ChangeDetector:
         )
         if lookup.from_cache:
             return SyncReport(conn.id, 0, 0, skipped="upstream failed; stale data")
-        result = decode_result(lookup.value)
+        result = result_of(lookup)
         window_from = query.due_from  # None: the listing has no window
         report = await self._diff_and_commit(
             conn, fence, result.invoices, result.complete, window_from

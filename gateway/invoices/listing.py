@@ -3,7 +3,7 @@
 `ListRequest` is a validated query; `SourceOutcome` and `ListResult` are what the fan-out
 produces; `sort_key` is the merged order (missing values last, canonical id breaking
 ties) that the keyset cursor relies on; `encode_result`/`decode_result` are a source
-result's cache form.
+result's cache form and `list_key` its cache key.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from gateway import jsoncodec
 from gateway.config.settings import ConnectionSettings
 from gateway.errors import ErrorType, UpstreamError
 from gateway.invoices.models import Invoice
+from gateway.state.cache import Encoded, Lookup
 from gateway.upstream.http import UpstreamClient
 from gateway.upstream.providers import InvoiceProvider, InvoiceQuery, SourceResult
 
@@ -97,6 +98,10 @@ class SourceOutcome:
     error: SourceError | None = None
     complete: bool = True
     note: str | None = None
+    # Not shown: the cache entry the answer came from and until when it is fresh, so an
+    # answer built from it can be reused while that very entry is still held and fresh.
+    key: str | None = None
+    fresh_until: float | None = None
 
     def to_dict(self, now: float) -> dict[str, Any]:
         """JSON-ready form; age is computed at serving time."""
@@ -131,13 +136,32 @@ class ListResult:
     @property
     def complete(self) -> bool:
         """True only when every source answered fresh and whole."""
-        return all(s.status == "ok" and s.complete for s in self.sources)
+        return all_complete(self.sources)
 
     @property
     def answered(self) -> bool:
         """Whether any source answered, or none was asked (nothing failed)."""
-        tried = [s for s in self.sources if s.status != "skipped"]
-        return not tried or any(s.status in {"ok", "stale"} for s in tried)
+        return any_answered(self.sources)
+
+
+def all_complete(sources: list[SourceOutcome]) -> bool:
+    """True only when every source answered fresh and whole."""
+    return all(s.status == "ok" and s.complete for s in sources)
+
+
+def any_answered(sources: list[SourceOutcome]) -> bool:
+    """Whether any source answered, or none was asked (nothing failed)."""
+    tried = [s for s in sources if s.status != "skipped"]
+    return not tried or any(s.status in {"ok", "stale"} for s in tried)
+
+
+def list_key(connection: str, query: InvoiceQuery) -> str:
+    """The cache key of a connection's answer to `query`.
+
+    The query is a Redis Cluster hash tag: every source of one query sits in one slot,
+    so their versions are read in one round trip.
+    """
+    return f"{connection}:invoices:{{{query.cache_key()}}}"
 
 
 def sort_key(invoice: Invoice, sort: str) -> SortKey:
@@ -169,6 +193,20 @@ def encode_result(result: SourceResult) -> bytes:
             "n": result.note,
         }
     )
+
+
+def encoded(result: SourceResult, ttl: tuple[float, float] | None) -> Encoded:
+    """A loader's answer: the cache form, the result itself and its own lifetime."""
+    if ttl is None:
+        return Encoded(encode_result(result), result)
+    return Encoded(encode_result(result), result, *ttl)
+
+
+def result_of(lookup: Lookup) -> SourceResult:
+    """The result a lookup holds: the loader's own when it just ran, else decoded."""
+    if isinstance(lookup.decoded, SourceResult):
+        return lookup.decoded
+    return decode_result(lookup.value)
 
 
 def decode_result(data: bytes) -> SourceResult:

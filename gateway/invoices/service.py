@@ -40,17 +40,18 @@ from gateway.invoices.listing import (
     SourceError,
     SourceOutcome,
     SourceStatus,
-    decode_result,
-    encode_result,
+    encoded,
+    list_key,
+    result_of,
     sort_key,
 )
 from gateway.invoices.models import Invoice
+from gateway.invoices.pages import PageCache
 from gateway.invoices.principal import Principal
 from gateway.state.cache import CachedLoader, Loaded, Lookup
 from gateway.telemetry.logs import where_it_failed
 from gateway.upstream.deadline import deadline_in, time_left
 from gateway.upstream.providers import (
-    CacheKind,
     Document,
     InvoiceQuery,
     SourceResult,
@@ -89,6 +90,7 @@ class InvoiceService:
             OrderedDict()
         )
         self._memo_bytes = 0
+        self.pages = PageCache(loader)
 
     def today_of(self, connection: str) -> date:
         """Today in a connection's time zone (what 'overdue' is measured against)."""
@@ -279,10 +281,11 @@ class InvoiceService:
     async def _encoded_one(self, conn: Connection, remote_id: str) -> Loaded:
         with adapter_boundary(conn.id, "invoice"):
             result = SourceResult((await conn.adapter.get_invoice(remote_id),))
-        return _with_ttl(conn, "invoice", result)
+        return encoded(result, conn.adapter.cache_ttl("invoice", result))
 
     async def _encoded_list(self, conn: Connection, query: InvoiceQuery) -> Loaded:
-        return _with_ttl(conn, "invoices", await conn.adapter.list_invoices(query))
+        result = await conn.adapter.list_invoices(query)
+        return encoded(result, conn.adapter.cache_ttl("invoices", result))
 
     async def _load(
         self, conn: Connection, key: str, loader: Callable[[], Any], *, force: bool
@@ -297,13 +300,16 @@ class InvoiceService:
         return lookup, self._decoded(key, lookup)
 
     def _decoded(self, key: str, lookup: Lookup) -> SourceResult:
-        """Decode a cached value once per (key, fetched_at); later hits reuse it."""
+        """Decode a cached value once per (key, fetched_at); later hits reuse it.
+
+        A load that just ran hands back the result it encoded: nothing to decode.
+        """
         memo_key = (key, lookup.fetched_at)
         held = self._memo.get(memo_key)
         if held is not None:
             self._memo.move_to_end(memo_key)
             return held[0]
-        result, size = decode_result(lookup.value), len(lookup.value)
+        result, size = result_of(lookup), len(lookup.value)
         if size <= self.DECODED_MEMO_BYTES // 4:
             self._memo[memo_key] = (result, size)
             self._memo_bytes += size
@@ -323,7 +329,7 @@ class InvoiceService:
         reason = conn.adapter.unsupported(query)
         if reason is not None:
             return base("skipped", note=reason), ()
-        key = f"{conn.id}:invoices:{query.cache_key()}"
+        key = list_key(conn.id, query)
         deadline = self._deadline(request.deadline_s)
         started = time.monotonic()
         failure: SourceError | None
@@ -371,6 +377,8 @@ class InvoiceService:
             error=failure,
             complete=result.complete,
             note=result.note,
+            key=key,
+            fresh_until=lookup.fresh_until,
         )
         return outcome, result.invoices
 
@@ -380,12 +388,6 @@ async def _after(head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes
     yield head
     async for chunk in rest:
         yield chunk
-
-
-def _with_ttl(conn: Connection, kind: CacheKind, result: SourceResult) -> Loaded:
-    """The encoded result, with the adapter's lifetime for this kind of data if it has one."""
-    ttl = conn.adapter.cache_ttl(kind, result)
-    return encode_result(result) if ttl is None else (encode_result(result), *ttl)
 
 
 def _merge(invoices: list[Invoice], query: InvoiceQuery, sort: str) -> list[Invoice]:

@@ -4,8 +4,12 @@ Entries carry `fetched_at`, `fresh_until` and `stale_until`. `CachedLoader` serv
 entries, makes K identical concurrent misses share one upstream call (a shared task,
 shielded so one impatient caller cannot cancel it for the others), and serves a stale
 entry when the upstream fails (stale-if-error). Values are opaque bytes so a Redis
-backend can hold the very same thing. `MemoryCache` is the zero-set-up default: an LRU
-bounded by bytes (what an entry really costs), and by entries as a backstop.
+backend can hold the very same thing; a loader may hand back what it encoded along with
+the bytes (`Encoded`), so the callers of that load never decode what was just encoded.
+`stamps` tells, in one backend call, which version (`fetched_at`) of each key is held:
+what a cache of answers built from these entries checks before serving. `MemoryCache` is
+the zero-set-up default: an LRU bounded by bytes (what an entry really costs), and by
+entries as a backstop.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, cast, runtime_checkable
 
 from gateway.errors import UpstreamError
 from gateway.upstream.deadline import no_deadline
@@ -73,6 +77,15 @@ class Cache(Protocol):
         ...
 
 
+@runtime_checkable
+class Stamped(Protocol):
+    """A backend that reads several entries' versions at once (one round trip)."""
+
+    async def stamps(self, keys: list[str]) -> list[float | None]:
+        """Each key's `fetched_at`, or None when absent or expired."""
+        ...
+
+
 ENTRY_OVERHEAD = 256  # bytes an entry costs besides its key and value (objects, slots)
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 
@@ -102,6 +115,7 @@ class MemoryCache:
         self.max_bytes = max_bytes
         self.bytes = 0
         self._clock = clock
+        self.writes = 0  # stores and deletes, ever (evictions change nothing held true)
 
     async def get(self, key: str) -> CacheEntry | None:
         """The live entry, refreshing its LRU position."""
@@ -116,6 +130,7 @@ class MemoryCache:
 
     async def set(self, key: str, entry: CacheEntry) -> None:
         """Store, evicting the least recently used entries over either bound."""
+        self.writes += 1
         self._drop(key)
         cost = entry_cost(key, entry)
         if cost > self.max_bytes // 8:
@@ -127,7 +142,19 @@ class MemoryCache:
 
     async def delete(self, key: str) -> None:
         """Forget the key if present."""
+        self.writes += 1
         self._drop(key)
+
+    async def stamps(self, keys: list[str]) -> list[float | None]:
+        """Each live entry's `fetched_at` (no LRU update: a check is not a use)."""
+        now = self._clock()
+        out: list[float | None] = []
+        for key in keys:
+            entry = self._data.get(key)
+            out.append(
+                None if entry is None or now >= entry.stale_until else entry.fetched_at
+            )
+        return out
 
     def _drop(self, key: str) -> None:
         entry = self._data.pop(key, None)
@@ -163,11 +190,35 @@ class Lookup:
     from_cache: bool
     stale: bool = False
     error: UpstreamError | None = None  # why stale data was served
+    fresh_until: float = 0.0  # until when `value` is fresh (0: unknown, never fresh)
+    decoded: object = None  # what the loader encoded into `value`, when it just ran
 
 
-Loaded: TypeAlias = "bytes | tuple[bytes, float, float]"
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A loader's answer: the bytes to cache, what they encode, their own lifetime.
+
+    `decoded` reaches the callers of this very load (never the backend), so nobody
+    decodes what was encoded a moment ago; `fresh_s`/`stale_s` override the caller's.
+    """
+
+    value: bytes
+    decoded: object = None
+    fresh_s: float | None = None
+    stale_s: float | None = None
+
+
+Loaded: TypeAlias = "bytes | tuple[bytes, float, float] | Encoded"
 """A value, or a value with its own (fresh_s, stale_s) that overrides the caller's."""
 Loader = Callable[[], Awaitable[Loaded]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """What one load stored, and the loader's decoded form of it (if it gave one)."""
+
+    entry: CacheEntry
+    decoded: object = None
 
 
 class CachedLoader:
@@ -183,7 +234,12 @@ class CachedLoader:
         """Wrap a backend."""
         self.cache = cache
         self._clock = clock
-        self._inflight: dict[str, asyncio.Task[CacheEntry]] = {}
+        # Decided once: a Protocol isinstance check costs more than the lookup itself.
+        self._stamped = isinstance(cache, Stamped)
+        # Entries change only through this process (memory) or also in others (Redis).
+        self.local = isinstance(cache, MemoryCache)
+        self._writes = 0  # entries this loader stored or dropped, ever
+        self._inflight: dict[str, asyncio.Task[_Fetched]] = {}
         self._refresh_errors: dict[str, UpstreamError] = {}
 
     async def load(
@@ -206,7 +262,12 @@ class CachedLoader:
         now = self._clock()
         if entry is not None and not force and now < entry.stale_until:
             if now < entry.fresh_until:
-                return Lookup(entry.value, entry.fetched_at, from_cache=True)
+                return Lookup(
+                    entry.value,
+                    entry.fetched_at,
+                    from_cache=True,
+                    fresh_until=entry.fresh_until,
+                )
             self._revalidate(key, loader, fresh_s, stale_s)
             failed = self._refresh_errors.get(key)
             return Lookup(
@@ -215,6 +276,7 @@ class CachedLoader:
                 from_cache=True,
                 stale=failed is not None,
                 error=failed,
+                fresh_until=entry.fresh_until,
             )
         try:
             fresh = await self._shared(key, loader, fresh_s, stale_s)
@@ -222,9 +284,20 @@ class CachedLoader:
             if entry is None or self._clock() >= entry.stale_until:
                 raise
             return Lookup(
-                entry.value, entry.fetched_at, from_cache=True, stale=True, error=err
+                entry.value,
+                entry.fetched_at,
+                from_cache=True,
+                stale=True,
+                error=err,
+                fresh_until=entry.fresh_until,
             )
-        return Lookup(fresh.value, fresh.fetched_at, from_cache=False)
+        return Lookup(
+            fresh.entry.value,
+            fresh.entry.fetched_at,
+            from_cache=False,
+            fresh_until=fresh.entry.fresh_until,
+            decoded=fresh.decoded,
+        )
 
     def _revalidate(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
@@ -251,34 +324,66 @@ class CachedLoader:
         if entry is None:
             return None
         stale = self._clock() >= entry.fresh_until
-        return Lookup(entry.value, entry.fetched_at, from_cache=True, stale=stale)
+        return Lookup(
+            entry.value,
+            entry.fetched_at,
+            from_cache=True,
+            stale=stale,
+            fresh_until=entry.fresh_until,
+        )
+
+    @property
+    def writes(self) -> int:
+        """A count that moves whenever an entry may have changed.
+
+        This loader's stores and drops; for a memory backend, every store or delete.
+        """
+        if isinstance(self.cache, MemoryCache):
+            return self._writes + self.cache.writes
+        return self._writes
+
+    def now(self) -> float:
+        """The clock the entries' instants are read against (epoch seconds)."""
+        return self._clock()
+
+    async def stamps(self, keys: list[str]) -> list[float | None]:
+        """The version (`fetched_at`) of each key's entry held now, or None.
+
+        One backend call where the backend can (`Stamped`: one Redis round trip).
+        """
+        full = [KEY_PREFIX + key for key in keys]
+        if self._stamped:
+            return await cast("Stamped", self.cache).stamps(full)
+        entries = [await self.cache.get(key) for key in full]
+        return [None if e is None else e.fetched_at for e in entries]
 
     async def invalidate(self, key: str) -> None:
         """Drop a key so the next read goes upstream."""
+        self._writes += 1
         await self.cache.delete(KEY_PREFIX + key)
 
     async def _shared(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
-    ) -> CacheEntry:
+    ) -> _Fetched:
         task = self._inflight.get(key) or self._start(key, loader, fresh_s, stale_s)
         return await asyncio.shield(task)
 
     def _start(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
-    ) -> asyncio.Task[CacheEntry]:
+    ) -> asyncio.Task[_Fetched]:
         task = asyncio.create_task(self._fetch_and_store(key, loader, fresh_s, stale_s))
         self._inflight[key] = task
         task.add_done_callback(lambda t: self._settled(key, t))
         return task
 
-    def _settled(self, key: str, task: asyncio.Task[CacheEntry]) -> None:
+    def _settled(self, key: str, task: asyncio.Task[_Fetched]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # mark retrieved: every waiter may have given up already
 
     async def _fetch_and_store(
         self, key: str, loader: Loader, fresh_s: float, stale_s: float
-    ) -> CacheEntry:
+    ) -> _Fetched:
         """Load under the backend's lease, or wait for whoever holds it to store a value."""
         asked_at = self._clock()
         while True:
@@ -287,18 +392,27 @@ class CachedLoader:
                 break
             waited = await self._wait_for_other(key, asked_at)
             if waited is not None:
-                return waited
+                return _Fetched(waited)
         renewer = asyncio.create_task(self._keep_lease(key, token))
         try:
-            value = await loader()
-            if isinstance(value, tuple):  # the data knows better how long it stays good
-                value, fresh_s, stale_s = value
+            loaded = await loader()
+            if isinstance(
+                loaded, tuple
+            ):  # the data knows better how long it stays good
+                loaded = Encoded(loaded[0], None, loaded[1], loaded[2])
+            elif not isinstance(loaded, Encoded):
+                loaded = Encoded(loaded)
+            fresh_s = fresh_s if loaded.fresh_s is None else loaded.fresh_s
+            stale_s = stale_s if loaded.stale_s is None else loaded.stale_s
             now = self._clock()
-            entry = CacheEntry(value, now, now + fresh_s, now + fresh_s + stale_s)
+            entry = CacheEntry(
+                loaded.value, now, now + fresh_s, now + fresh_s + stale_s
+            )
             if fresh_s > 0 or stale_s > 0:
                 with no_deadline():  # stored for the next callers, even if ours left
+                    self._writes += 1
                     await self.cache.set(key, entry)
-            return entry
+            return _Fetched(entry, loaded.decoded)
         finally:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
@@ -329,6 +443,11 @@ class CachedLoader:
             if entry is not None and entry.fetched_at >= asked_at:
                 return entry
             if not await self.cache.locked(key):
+                # The owner stores before it unlocks: it may have done both since the
+                # read above. Read once more, or a finished load would be done again.
+                entry = await self.cache.get(key)
+                if entry is not None and entry.fetched_at >= asked_at:
+                    return entry
                 return None
         return None
 

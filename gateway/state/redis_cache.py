@@ -21,11 +21,12 @@ from typing import Any
 import structlog
 
 from gateway.state.cache import LOCAL_LOCK, CacheEntry
-from gateway.state.redis_calls import guarded
+from gateway.state.redis_calls import bounded, guarded
 from gateway.state.redis_client import REDIS_FAILURES, UNLOCK, LuaScript, RedisClient
 
 log = structlog.get_logger("redis")
 HEADER = struct.Struct("!ddd")
+STAMP = struct.Struct("!d")  # the header's first field: `fetched_at`, the version
 RENEW = LuaScript(
     """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
@@ -90,6 +91,31 @@ class RedisCache:
         if self._clock() >= stale:
             return None
         return CacheEntry(bytes(blob[HEADER.size :]), fetched, fresh, stale)
+
+    async def stamps(self, keys: list[str]) -> list[float | None]:
+        """Each entry's `fetched_at` (its first 8 bytes), in one round trip.
+
+        `GETRANGE` reads 8 bytes, not the value; several keys go in one pipeline (keys
+        sharing a hash tag sit on one Cluster node). Redis away: all None (a miss).
+        """
+        try:
+            if len(keys) == 1:
+                heads = [await self._r.getrange(keys[0], 0, STAMP.size - 1)]
+            else:
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.getrange(key, 0, STAMP.size - 1)
+                    heads = await bounded(pipe.execute())
+        except REDIS_FAILURES as err:
+            self.health.down(err)
+            return [None] * len(keys)
+        self.health.up()
+        return [
+            STAMP.unpack(head)[0]
+            if isinstance(head, bytes) and len(head) == STAMP.size
+            else None
+            for head in heads
+        ]
 
     async def set(self, key: str, entry: CacheEntry) -> None:
         """Store until `stale_until` (nothing if already past it)."""

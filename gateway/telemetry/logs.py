@@ -3,17 +3,22 @@
 The redaction processor blanks any event key that names a credential, whatever logged
 it, as a last line of defence behind the habit of never logging secrets at all. Records
 of the standard `logging` module (aiohttp's and asyncio's own) are routed through the
-same pipeline, scrubbed and rate-limited (`gateway.telemetry.stdlog`).
+same pipeline, scrubbed and rate-limited (`gateway.telemetry.stdlog`). JSON lines reach
+the file once per event-loop turn (one write for all the requests a turn answered), and
+at once for warnings and errors or outside a running loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import re
 import sys
+import threading
 import traceback
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -30,9 +35,15 @@ def redact(
 ) -> MutableMapping[str, Any]:
     """Replace values of credential-looking keys with a marker."""
     for key in list(event):
-        if SECRET_KEY_RE.search(key):
+        if _names_secret(key):
             event[key] = "[redacted]"
     return event
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_secret(key: str) -> bool:
+    """Whether a field name looks like a credential's (keys are few: remember them)."""
+    return SECRET_KEY_RE.search(key) is not None
 
 
 def where_it_failed(err: BaseException, frames: int = 6) -> dict[str, Any]:
@@ -46,6 +57,49 @@ def where_it_failed(err: BaseException, frames: int = 6) -> dict[str, Any]:
         "error_type": type(err).__name__,
         "at": [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}:{f.name}" for f in stack],
     }
+
+
+class TurnFlushedLogger:
+    """structlog's byte-line logger, flushing once per event-loop turn.
+
+    A busy server logs one line per request and answers many requests per turn of its
+    loop: one `write(2)` for all of them instead of one each. Warnings and errors, and
+    lines logged outside a running loop (start-up, threads), are flushed at once.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        """Write to `file` (a buffered binary stream such as `sys.stderr.buffer`)."""
+        self._file = file
+        self._lock = threading.Lock()
+        self._pending: asyncio.AbstractEventLoop | None = None
+
+    def msg(self, message: bytes) -> None:
+        """Buffer a line; flush at the end of this loop turn."""
+        with self._lock:
+            self._file.write(message + b"\n")
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._file.flush()
+                return
+            if self._pending is not loop:  # none pending, or on a loop that is gone
+                self._pending = loop
+                loop.call_soon(self.flush)
+
+    def urgent(self, message: bytes) -> None:
+        """Write a line and flush now, with whatever is buffered before it."""
+        with self._lock:
+            self._file.write(message + b"\n")
+            self._file.flush()
+
+    def flush(self) -> None:
+        """Write out what is buffered."""
+        with self._lock:
+            self._pending = None
+            self._file.flush()
+
+    debug = info = log = msg
+    warning = warn = error = err = critical = exception = fatal = failure = urgent
 
 
 def configure_logging(fmt: str = "auto", level: str = "info") -> None:
@@ -63,7 +117,8 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        factory: Any = structlog.BytesLoggerFactory(sys.stderr.buffer)
+        lines = TurnFlushedLogger(sys.stderr.buffer)
+        factory: Any = lambda *_: lines  # noqa: E731 - one logger: one buffer, one order
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
         factory = structlog.PrintLoggerFactory(sys.stderr)

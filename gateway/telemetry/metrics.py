@@ -10,6 +10,7 @@ credential — so cardinality stays bounded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -59,6 +60,26 @@ class Metrics:
             ["connection", "status", "from_cache"],
             registry=r,
         )
+
+        # Label children by values: `labels()` takes a lock and validates on every call.
+        self._children: dict[tuple[int | str, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key: tuple[int | str, ...] = (id(metric), *values)  # metrics live as long
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def request(self, route: str, status: str, seconds: float) -> None:
+        """Record one answered request."""
+        self._child(self.requests, route, status).inc()
+        self._child(self.request_seconds, route).observe(seconds)
+
+    def source(self, connection: str, status: str, from_cache: bool) -> None:
+        """Record one source's part in a list answer."""
+        cached = "true" if from_cache else "false"
+        self._child(self.sources, connection, status, cached).inc()
 
     def upstream(self, connection: str, outcome: str, seconds: float) -> None:
         """Record one upstream call (`2xx`, `4xx`, `5xx`, `timeout`, `error`)."""
