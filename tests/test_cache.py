@@ -201,6 +201,54 @@ async def test_misses_in_two_processes_make_one_load(redis_server, clock):
         await c.aclose()
 
 
+class MissThenWait(RedisCache):
+    """A replica whose first read misses, then stalls until another replica is done.
+
+    The window a loaded machine opens by chance (between one replica's miss and its
+    lock, another stores and unlocks), opened on purpose.
+    """
+
+    def __init__(self, client, clock, other_done: asyncio.Event) -> None:
+        """A real Redis cache; `other_done` releases the stalled first read."""
+        super().__init__(client, RedisHealth(), clock)
+        self.other_done = other_done
+        self.reads = 0
+
+    async def get(self, key):
+        """The real read; the first one then waits for the other replica."""
+        entry = await super().get(key)
+        self.reads += 1
+        if self.reads == 1:
+            await self.other_done.wait()
+        return entry
+
+
+async def test_a_load_finished_between_a_miss_and_the_lock_is_not_done_again(
+    redis_server, clock
+):
+    """Replica B misses; A loads, stores and unlocks; B takes the free lock: no 2nd load."""
+    clients = [aioredis.Redis.from_url(redis_server.url) for _ in range(2)]
+    a_done = asyncio.Event()
+    first = CachedLoader(RedisCache(clients[0], RedisHealth(), clock), clock)
+    second = CachedLoader(MissThenWait(clients[1], clock, a_done), clock)
+    calls = 0
+
+    async def load():
+        nonlocal calls
+        calls += 1
+        return b"once"
+
+    late = asyncio.create_task(second.load("k", load, fresh_s=30, stale_s=30))
+    await asyncio.sleep(0.05)  # B has read its miss and waits
+    assert (await first.load("k", load, fresh_s=30, stale_s=30)).value == b"once"
+    clock.now += 0.001  # B goes on after A stored: later, on the shared clock
+    a_done.set()
+    assert (await late).value == b"once"
+    assert calls == 1
+    for c in clients:
+        await c.aclose()
+
+
 async def test_redis_away_fails_open_and_comes_back(redis_server, clock):
     """Redis killed: loads still work (no cache); restarted: caching resumes by itself."""
     client = aioredis.Redis.from_url(

@@ -258,6 +258,7 @@ class CachedLoader:
         `Cache-Control: no-cache`) loads now, falling back to the entry if that fails.
         """
         key = KEY_PREFIX + key
+        asked_at = self._clock()  # a value fetched since then answers this request
         entry = await self.cache.get(key)
         now = self._clock()
         if entry is not None and not force and now < entry.stale_until:
@@ -279,7 +280,7 @@ class CachedLoader:
                 fresh_until=entry.fresh_until,
             )
         try:
-            fresh = await self._shared(key, loader, fresh_s, stale_s)
+            fresh = await self._shared(key, loader, fresh_s, stale_s, asked_at)
         except UpstreamError as err:
             if entry is None or self._clock() >= entry.stale_until:
                 raise
@@ -316,7 +317,7 @@ class CachedLoader:
             self._refresh_errors.pop(key, None)
             return value
 
-        self._start(key, refresh, fresh_s, stale_s)
+        self._start(key, refresh, fresh_s, stale_s, self._clock())
 
     async def peek(self, key: str) -> Lookup | None:
         """Whatever is cached, fresh or stale, without loading (a deadline passed)."""
@@ -363,15 +364,19 @@ class CachedLoader:
         await self.cache.delete(KEY_PREFIX + key)
 
     async def _shared(
-        self, key: str, loader: Loader, fresh_s: float, stale_s: float
+        self, key: str, loader: Loader, fresh_s: float, stale_s: float, asked_at: float
     ) -> _Fetched:
-        task = self._inflight.get(key) or self._start(key, loader, fresh_s, stale_s)
+        task = self._inflight.get(key) or self._start(
+            key, loader, fresh_s, stale_s, asked_at
+        )
         return await asyncio.shield(task)
 
     def _start(
-        self, key: str, loader: Loader, fresh_s: float, stale_s: float
+        self, key: str, loader: Loader, fresh_s: float, stale_s: float, asked_at: float
     ) -> asyncio.Task[_Fetched]:
-        task = asyncio.create_task(self._fetch_and_store(key, loader, fresh_s, stale_s))
+        task = asyncio.create_task(
+            self._fetch_and_store(key, loader, fresh_s, stale_s, asked_at)
+        )
         self._inflight[key] = task
         task.add_done_callback(lambda t: self._settled(key, t))
         return task
@@ -382,10 +387,13 @@ class CachedLoader:
             task.exception()  # mark retrieved: every waiter may have given up already
 
     async def _fetch_and_store(
-        self, key: str, loader: Loader, fresh_s: float, stale_s: float
+        self, key: str, loader: Loader, fresh_s: float, stale_s: float, asked_at: float
     ) -> _Fetched:
-        """Load under the backend's lease, or wait for whoever holds it to store a value."""
-        asked_at = self._clock()
+        """Load under the backend's lease, or wait for whoever holds it to store a value.
+
+        `asked_at` is when the caller found no usable entry: a value fetched since then
+        (by another process that stored and unlocked in between) answers it too.
+        """
         while True:
             token = await self.cache.try_lock(key, LOCK_TTL_S)
             if token is not None:
@@ -393,6 +401,10 @@ class CachedLoader:
             waited = await self._wait_for_other(key, asked_at)
             if waited is not None:
                 return _Fetched(waited)
+        if token != LOCAL_LOCK and (done := await self._done_since(key, asked_at)):
+            with no_deadline():
+                await self.cache.unlock(key, token)
+            return _Fetched(done)
         renewer = asyncio.create_task(self._keep_lease(key, token))
         try:
             loaded = await loader()
@@ -430,6 +442,16 @@ class CachedLoader:
             if not await self.cache.renew(key, token, LOCK_TTL_S):
                 return
 
+    async def _done_since(self, key: str, asked_at: float) -> CacheEntry | None:
+        """The entry, if another process stored it since `asked_at` (its load is done).
+
+        Between a caller's miss and its lock, another process may have loaded, stored
+        and unlocked: the lock is then free, yet loading again would call the upstream
+        twice for one cold start.
+        """
+        entry = await self.cache.get(key)
+        return entry if entry is not None and entry.fetched_at >= asked_at else None
+
     async def _wait_for_other(self, key: str, asked_at: float) -> CacheEntry | None:
         """Poll for the value another process is loading; None when its lease is gone.
 
@@ -439,16 +461,12 @@ class CachedLoader:
         deadline = self._clock() + MAX_WAIT_S
         while self._clock() < deadline:
             await asyncio.sleep(LOCK_POLL_S)
-            entry = await self.cache.get(key)
-            if entry is not None and entry.fetched_at >= asked_at:
+            if entry := await self._done_since(key, asked_at):
                 return entry
             if not await self.cache.locked(key):
                 # The owner stores before it unlocks: it may have done both since the
                 # read above. Read once more, or a finished load would be done again.
-                entry = await self.cache.get(key)
-                if entry is not None and entry.fetched_at >= asked_at:
-                    return entry
-                return None
+                return await self._done_since(key, asked_at)
         return None
 
     async def close(self) -> None:
