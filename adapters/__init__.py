@@ -1,17 +1,21 @@
-"""Adapter registry: provider name -> where its factory (and demo simulator) live.
+"""Adapter registry: provider name -> the package that holds it. The only list of vendors.
 
+One line per provider. Its package follows one layout, so the line is all the core needs:
+`adapter.py` has the factory `create` and `KEYS` (the `[secrets]`/`[options]` names it
+reads), `simulator.py` has `demo_upstream` (the demo runs it; the tests find `contract.py`
+beside it), and an optional `authorize.py` has `run` (an interactive consent flow).
 Modules are imported on first use, so a deployment pays only for the providers it
-configures. This is the only list of vendors; the core reaches adapters through it. Each
-loader hands back the core's type for it (`gateway.upstream.providers`: `AdapterFactory`,
-`ConnectionKeys`, `DemoBuilder`, `Authorizer`) after checking what it imported, so a
-module of the wrong shape is a `ConfigError` naming it; mypy proves each registered
-module's types (`_PROOF`, read by the type checker only).
+configures. Each loader checks what it imported and hands back the core's type for it
+(`gateway.upstream.providers`: `AdapterFactory`, `ConnectionKeys`, `DemoBuilder`,
+`Authorizer`); a module of the wrong shape is a `ConfigError` naming it, and each module
+proves its own types to mypy (a `_conforms` line under its definition).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, cast
+import importlib.util
+from typing import cast
 
 from gateway.errors import ConfigError
 from gateway.upstream.providers import (
@@ -22,36 +26,10 @@ from gateway.upstream.providers import (
 )
 
 PROVIDERS: dict[str, str] = {
-    "hubsoft": "adapters.hubsoft.adapter:create",
-    "xarios": "adapters.xarios.adapter:create",
-    "fintera": "adapters.fintera.adapter:create",
+    "hubsoft": "adapters.hubsoft",
+    "xarios": "adapters.xarios",
+    "fintera": "adapters.fintera",
 }
-SIMULATORS: dict[str, str] = {
-    "hubsoft": "adapters.hubsoft.simulator:demo_upstream",
-    "xarios": "adapters.xarios.simulator:demo_upstream",
-    "fintera": "adapters.fintera.simulator:demo_upstream",
-}
-AUTHORIZERS: dict[str, str] = {
-    "xarios": "adapters.xarios.authorize:run",
-}
-
-if (
-    TYPE_CHECKING
-):  # mypy proves each registered module's shapes; a provider joins here too
-    from adapters.fintera import adapter as fintera
-    from adapters.fintera import simulator as fintera_sim
-    from adapters.hubsoft import adapter as hubsoft
-    from adapters.hubsoft import simulator as hubsoft_sim
-    from adapters.xarios import adapter as xarios
-    from adapters.xarios import authorize as xarios_auth
-    from adapters.xarios import simulator as xarios_sim
-
-    _PROOF: tuple[tuple[AdapterFactory, ConnectionKeys, DemoBuilder], ...] = (
-        (hubsoft.create, hubsoft.KEYS, hubsoft_sim.demo_upstream),
-        (xarios.create, xarios.KEYS, xarios_sim.demo_upstream),
-        (fintera.create, fintera.KEYS, fintera_sim.demo_upstream),
-    )
-    _AUTHORIZERS: tuple[Authorizer, ...] = (xarios_auth.run,)
 
 
 def known_providers() -> list[str]:
@@ -59,36 +37,41 @@ def known_providers() -> list[str]:
     return sorted(PROVIDERS)
 
 
-def _resolve(table: dict[str, str], name: str) -> object:
-    target = table.get(name)
-    if target is None:
+def package_of(name: str) -> str:
+    """The package of a registered provider, or a ConfigError listing the known ones."""
+    package = PROVIDERS.get(name)
+    if package is None:
         raise ConfigError(
             [f"provider {name!r} is unknown; known: {', '.join(known_providers())}"]
         )
-    module_name, _, attr = target.partition(":")
-    found: object = getattr(importlib.import_module(module_name), attr)
+    return package
+
+
+def _resolve(name: str, module: str, attr: str) -> object:
+    path = f"{package_of(name)}.{module}"
+    if importlib.util.find_spec(path) is None:
+        raise ConfigError([f"provider {name!r}: {path} does not exist"])
+    found: object = getattr(importlib.import_module(path), attr, None)
+    if found is None:
+        raise ConfigError([f"provider {name!r}: {module}.py has no {attr}"])
     return found
 
 
-def _callable(table: dict[str, str], name: str) -> object:
-    found = _resolve(table, name)
+def _callable(name: str, module: str, attr: str) -> object:
+    found = _resolve(name, module, attr)
     if not callable(found):
-        raise ConfigError([f"provider {name!r}: {table[name]} is not callable"])
+        raise ConfigError([f"provider {name!r}: {module}.{attr} is not callable"])
     return found
 
 
 def load_factory(name: str) -> AdapterFactory:
-    """The adapter factory of a provider (each adapter module proves its type)."""
-    return cast("AdapterFactory", _callable(PROVIDERS, name))
+    """The adapter factory of a provider (`adapter.create`)."""
+    return cast("AdapterFactory", _callable(name, "adapter", "create"))
 
 
 def load_keys(name: str) -> ConnectionKeys:
-    """The `[secrets]`/`[options]` names a provider reads.
-
-    Declared as `KEYS` in the module of the provider's factory.
-    """
-    module_name = PROVIDERS.get(name, "").partition(":")[0]
-    keys = _resolve({name: f"{module_name}:KEYS"} if module_name else {}, name)
+    """The `[secrets]`/`[options]` names a provider reads (`adapter.KEYS`)."""
+    keys = _resolve(name, "adapter", "KEYS")
     if not isinstance(keys, ConnectionKeys):
         raise ConfigError([f"provider {name!r}: KEYS is not a ConnectionKeys"])
     return keys
@@ -96,11 +79,11 @@ def load_keys(name: str) -> ConnectionKeys:
 
 def load_authorizer(name: str) -> Authorizer:
     """The interactive consent flow of a provider, or a ConfigError if it has none."""
-    if name not in AUTHORIZERS:
+    if importlib.util.find_spec(f"{package_of(name)}.authorize") is None:
         raise ConfigError([f"provider {name!r} needs no interactive authorization"])
-    return cast("Authorizer", _callable(AUTHORIZERS, name))
+    return cast("Authorizer", _callable(name, "authorize", "run"))
 
 
 def load_simulator(name: str) -> DemoBuilder:
-    """The demo simulator builder of a provider."""
-    return cast("DemoBuilder", _callable(SIMULATORS, name))
+    """The demo simulator builder of a provider (`simulator.demo_upstream`)."""
+    return cast("DemoBuilder", _callable(name, "simulator", "demo_upstream"))

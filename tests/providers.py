@@ -1,6 +1,6 @@
 """Every provider the tests know, each with its simulator and its contract description.
 
-The registry (`adapters.PROVIDERS` / `SIMULATORS`) is the list of providers; the tests add
+The registry (`adapters.PROVIDERS`) is the list of providers; the tests add
 theirs (`TEST_PROVIDERS`, living under `tests/`) for the length of a test only, through
 `register_test_providers`, so a deployment never sees them. A provider's contract
 description is `contract(today)` in the `contract` module next to its simulator.
@@ -21,10 +21,8 @@ from adapters.simkit import ProviderContract
 from gateway.config.settings import ConnectionSettings, Secret
 from tests.support import TODAY
 
-# name -> (adapter factory, demo simulator), exactly as a registry line would say it
-TEST_PROVIDERS = {
-    "fourth": ("tests.fourth.adapter:create", "tests.fourth.simulator:demo_upstream"),
-}
+# name -> package, exactly as a registry line would say it
+TEST_PROVIDERS = {"fourth": "tests.fourth"}
 
 
 def provider_names() -> list[str]:
@@ -36,16 +34,15 @@ def provider_names() -> list[str]:
 
 def register_test_providers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Put the tests' providers in the registry until the test ends."""
-    for name, (factory, simulator) in TEST_PROVIDERS.items():
-        monkeypatch.setitem(adapters.PROVIDERS, name, factory)
-        monkeypatch.setitem(adapters.SIMULATORS, name, simulator)
+    for name, package in TEST_PROVIDERS.items():
+        monkeypatch.setitem(adapters.PROVIDERS, name, package)
 
 
 def load_contract(name: str) -> ProviderContract:
     """The provider's contract description, from the module beside its simulator."""
-    module = adapters.SIMULATORS[name].partition(":")[0].rpartition(".")[0]
+    package = adapters.PROVIDERS.get(name) or TEST_PROVIDERS[name]
     described: ProviderContract = importlib.import_module(
-        f"{module}.contract"
+        f"{package}.contract"
     ).contract(TODAY)
     return described
 

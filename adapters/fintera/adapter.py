@@ -25,6 +25,7 @@ from gateway.upstream.kit.checks import match_remote_id, missing_secrets, raise_
 from gateway.upstream.kit.parse import MappingError, required_text
 from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.providers import (
+    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
@@ -277,3 +278,6 @@ def create(ctx: ProviderContext) -> FinteraAdapter:
         ctx.settings.max_pages,
     )
     return FinteraAdapter(ctx, client, list(entities))
+
+
+_conforms: AdapterFactory = create  # mypy proves the factory has the core's type

@@ -35,7 +35,7 @@ from adapters.fintera.mapping import (
 from adapters.hubsoft.simdata import DOC_CUSTOMER, cnpj, cpf
 from adapters.simkit import FaultBoard
 from gateway import jsoncodec
-from gateway.upstream.providers import DemoUpstream
+from gateway.upstream.providers import DemoBuilder, DemoUpstream
 
 API_TOKEN = "demo-fintera-api-token"
 ACCOUNTS = [
@@ -535,3 +535,8 @@ def demo_upstream(
         rate_limit=(sim.rate_limit, sim.rate_window_s),
         set_fault=sim.board.set,
     )
+
+
+_conforms: DemoBuilder = (
+    demo_upstream  # mypy proves the demo builder has the core's type
+)

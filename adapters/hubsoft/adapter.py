@@ -27,6 +27,7 @@ from gateway.upstream.kit.rows import map_one, map_rows, settled_ttl
 from gateway.upstream.origin import Link
 from gateway.upstream.paging import PageWalk
 from gateway.upstream.providers import (
+    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
@@ -268,3 +269,6 @@ def create(ctx: ProviderContext) -> HubsoftAdapter:
         password=secrets["password"],
     )
     return HubsoftAdapter(ctx, HubsoftClient(ctx.http, ctx.tokens, credentials))
+
+
+_conforms: AdapterFactory = create  # mypy proves the factory has the core's type

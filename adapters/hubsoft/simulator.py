@@ -29,7 +29,7 @@ from aiohttp import web
 from adapters.hubsoft.simdata import DOC_CUSTOMER, SimInvoice, generate
 from adapters.simkit import FaultBoard, json_response, pdf_bytes
 from gateway import jsoncodec
-from gateway.upstream.providers import DemoUpstream
+from gateway.upstream.providers import DemoBuilder, DemoUpstream
 
 CLIENT_ID = "demo-client"
 CLIENT_SECRET = "demo-client-secret"
@@ -508,3 +508,8 @@ def _demo_unpaid(sim: HubsoftSimulator) -> int:
         if inv.paid_on is None and inv.customer.code == DOC_CUSTOMER[0]
     ]
     return max(unpaid, key=lambda inv: inv.due).id
+
+
+_conforms: DemoBuilder = (
+    demo_upstream  # mypy proves the demo builder has the core's type
+)

@@ -30,6 +30,7 @@ from gateway.upstream.kit.checks import (
 from gateway.upstream.kit.parse import MappingError
 from gateway.upstream.kit.rows import map_one, map_rows
 from gateway.upstream.providers import (
+    AdapterFactory,
     ConnectionKeys,
     Document,
     InvoiceQuery,
@@ -184,3 +185,6 @@ def create(ctx: ProviderContext) -> XariosAdapter:
     )
     client = XariosClient(ctx.http, ctx.http_for(auth_url), ctx.tokens, credentials)
     return XariosAdapter(ctx, client, tenants)
+
+
+_conforms: AdapterFactory = create  # mypy proves the factory has the core's type

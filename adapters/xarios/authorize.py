@@ -21,7 +21,7 @@ from adapters.xarios.client import (
 from gateway.errors import ConfigError
 from gateway.state.tokens import TokenStore
 from gateway.upstream.kit.consent import ConsentRequest, authorize, loopback_redirect
-from gateway.upstream.providers import ProviderContext
+from gateway.upstream.providers import Authorizer, ProviderContext
 
 
 async def run(
@@ -50,3 +50,6 @@ async def run(
         redirect=redirect,
     )
     await authorize(request, client.grants, store, say, timeout_s)
+
+
+_conforms: Authorizer = run  # mypy proves the consent flow has the core's type

@@ -28,7 +28,7 @@ from aiohttp import web
 from yarl import URL
 
 from adapters.simkit import FaultBoard, json_response, pdf_bytes
-from gateway.upstream.providers import DemoUpstream
+from gateway.upstream.providers import DemoBuilder, DemoUpstream
 
 CLIENT_ID = "demo-xarios-client"
 CLIENT_SECRET = "demo-xarios-secret"
@@ -463,3 +463,8 @@ def _lowercase_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_lowercase_keys(v) for v in value]
     return value
+
+
+_conforms: DemoBuilder = (
+    demo_upstream  # mypy proves the demo builder has the core's type
+)

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.simkit import FaultBoard, json_response
-from gateway.upstream.providers import DemoUpstream
+from gateway.upstream.providers import DemoBuilder, DemoUpstream
 
 CREDENTIALS = {
     name: f"fourth-{name}"
@@ -92,3 +92,8 @@ def demo_upstream(
     return DemoUpstream(
         "fourth", "demo-fourth", app, secrets, [], set_fault=sim.board.set
     )
+
+
+_conforms: DemoBuilder = (
+    demo_upstream  # mypy proves the demo builder has the core's type
+)
