@@ -6,11 +6,18 @@ of the standard `logging` module (aiohttp's and asyncio's own) are routed throug
 same pipeline, scrubbed and rate-limited (`gateway.telemetry.stdlog`). JSON lines reach
 the file once per event-loop turn (one write for all the requests a turn answered), and
 at once for warnings and errors or outside a running loop.
+
+The access line, one per request, skips the processor chain when logs are JSON lines
+(`access`): the same processors' work (context variables, level, UTC timestamp,
+redaction) done inline for its known fields and rendered by one `orjson.dumps`. Whenever
+structlog is configured otherwise (a console, a test capturing logs), it goes through
+structlog like any other event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import re
@@ -102,9 +109,47 @@ class TurnFlushedLogger:
     warning = warn = error = err = critical = exception = fatal = failure = urgent
 
 
-def configure_logging(fmt: str = "auto", level: str = "info") -> None:
-    """Install the process-wide structlog configuration."""
+class _AccessLine:
+    """Where the inline access line goes: set by `configure_logging` for JSON lines."""
+
+    __slots__ = ("lines", "processors")
+
+    def __init__(self) -> None:
+        self.lines: TurnFlushedLogger | None = None
+        self.processors: list[Any] | None = None  # the chain `lines` belongs to
+
+
+_ACCESS = _AccessLine()
+_UTC = dt.UTC
+_access_log = structlog.get_logger("access")
+
+
+def access(**fields: Any) -> None:
+    """Log one request's access line (event `request`), as `log.info` would render it.
+
+    When structlog runs the JSON configuration installed here, the line is built
+    inline: the same keys in the same order, context variables merged, credential-named
+    keys redacted, then one `orjson.dumps`. Otherwise (console, another configuration,
+    a test capturing logs) it goes through structlog.
+    """
+    lines = _ACCESS.lines
+    if lines is None or structlog.get_config()["processors"] is not _ACCESS.processors:
+        _access_log.info("request", **fields)
+        return
+    fields["event"] = "request"
+    structlog.contextvars.merge_contextvars(None, "info", fields)
+    fields["level"] = "info"
+    fields["timestamp"] = dt.datetime.now(tz=_UTC).isoformat().replace("+00:00", "Z")
+    redact(None, "info", fields)
+    lines.msg(orjson.dumps(fields, default=repr))  # repr: as structlog's fallback
+
+
+def configure_logging(
+    fmt: str = "auto", level: str = "info", stream: BinaryIO | None = None
+) -> None:
+    """Install the process-wide structlog configuration (`stream`: JSON lines' file)."""
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    _ACCESS.lines = _ACCESS.processors = None
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -117,8 +162,10 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        lines = TurnFlushedLogger(sys.stderr.buffer)
+        lines = TurnFlushedLogger(stream or sys.stderr.buffer)
         factory: Any = lambda *_: lines  # noqa: E731 - one logger: one buffer, one order
+        if logging.getLevelNamesMapping()[level.upper()] <= logging.INFO:
+            _ACCESS.lines, _ACCESS.processors = lines, processors
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
         factory = structlog.PrintLoggerFactory(sys.stderr)
