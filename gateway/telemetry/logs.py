@@ -112,16 +112,17 @@ class TurnFlushedLogger:
 class _AccessLine:
     """Where the inline access line goes: set by `configure_logging` for JSON lines."""
 
-    __slots__ = ("lines", "processors")
+    __slots__ = ("chain", "factory", "lines", "wrapper")
 
     def __init__(self) -> None:
         self.lines: TurnFlushedLogger | None = None
-        self.processors: list[Any] | None = None  # the chain `lines` belongs to
+        self.chain: tuple[Any, ...] = ()  # the processors `lines` belongs to
+        self.wrapper: Any = None  # and the level filter
+        self.factory: Any = None  # and the logger factory
 
 
 _ACCESS = _AccessLine()
 _UTC = dt.UTC
-_access_log = structlog.get_logger("access")
 
 
 def access(**fields: Any) -> None:
@@ -133,8 +134,15 @@ def access(**fields: Any) -> None:
     a test capturing logs) it goes through structlog.
     """
     lines = _ACCESS.lines
-    if lines is None or structlog.get_config()["processors"] is not _ACCESS.processors:
-        _access_log.info("request", **fields)
+    config = structlog.get_config()
+    if (
+        lines is None
+        or config["wrapper_class"] is not _ACCESS.wrapper
+        or config["logger_factory"] is not _ACCESS.factory
+        or tuple(config["processors"]) != _ACCESS.chain  # changed in place by tests
+    ):
+        # A new proxy: one cached under an earlier configuration would ignore this one.
+        structlog.get_logger("access").info("request", **fields)
         return
     fields["event"] = "request"
     structlog.contextvars.merge_contextvars(None, "info", fields)
@@ -149,7 +157,8 @@ def configure_logging(
 ) -> None:
     """Install the process-wide structlog configuration (`stream`: JSON lines' file)."""
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    _ACCESS.lines = _ACCESS.processors = None
+    _ACCESS.lines, _ACCESS.chain, _ACCESS.wrapper = None, (), None
+    fast = False
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -164,19 +173,22 @@ def configure_logging(
         ]
         lines = TurnFlushedLogger(stream or sys.stderr.buffer)
         factory: Any = lambda *_: lines  # noqa: E731 - one logger: one buffer, one order
-        if logging.getLevelNamesMapping()[level.upper()] <= logging.INFO:
-            _ACCESS.lines, _ACCESS.processors = lines, processors
+        fast = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
         factory = structlog.PrintLoggerFactory(sys.stderr)
+    wrapper = structlog.make_filtering_bound_logger(
+        logging.getLevelNamesMapping()[level.upper()]
+    )
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=wrapper,
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+    if fast:
+        _ACCESS.lines, _ACCESS.chain = lines, tuple(processors)
+        _ACCESS.wrapper, _ACCESS.factory = wrapper, factory
     route_library_logs(
         max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()])
     )
