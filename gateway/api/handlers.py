@@ -142,11 +142,18 @@ def _list_etag(result: ListResult, include_remote: bool) -> str:
 def _send_page(request: web.Request, page: Page) -> web.Response:
     """A page as JSON (its `sources` aged to now), or 304 when the caller has it."""
     _count(request, page.sources)
-    headers = {hdrs.ETAG: page.etag, hdrs.CACHE_CONTROL: "private, no-cache"}
     if page.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
-        return web.Response(status=304, headers=headers)
+        return web.Response(
+            status=304,
+            headers={hdrs.ETAG: page.etag, hdrs.CACHE_CONTROL: "private, no-cache"},
+        )
     return web.Response(
-        body=page.body(time.time()), content_type="application/json", headers=headers
+        body=page.body(time.time()),
+        headers={
+            hdrs.ETAG: page.etag,
+            hdrs.CACHE_CONTROL: "private, no-cache",
+            hdrs.CONTENT_TYPE: "application/json",  # as `content_type=`, unparsed
+        },
     )
 
 

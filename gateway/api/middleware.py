@@ -97,7 +97,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     app = request.app
     api = request.path.startswith("/v1/")
     denied_reason: str | None = None
-    try:
+    try:  # (each step's own function would cost a coroutine frame per request)
         if cors.is_preflight(request):
             response: web.StreamResponse = cors.preflight(request, app[SETTINGS].cors)
         else:
@@ -108,26 +108,26 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                 if request.body_exists
                 else None
             )
-            response = refused or await _in_time(request, handler)
-    except GatewayError as err:
-        if isinstance(err, NotYoursError):
-            denied_reason = "not_owner"
-        streaming = request.get(STREAMING)
-        if streaming is not None and streaming.prepared:
-            # Headers are gone: the only honest signal left is a cut connection.
-            log.warning("stream_aborted", path=request.path, reason=str(err))
-            if request.transport is not None:
-                request.transport.close()
-            response = streaming
-        else:
-            response = problems.from_error(err)
-    except web.HTTPException as exc:
-        response = problems.from_http_exception(exc)
-    except Exception as err:  # noqa: BLE001 - the last resort: a problem, never a trace
-        log.error(  # noqa: TRY400 - a traceback could quote a secret
-            "unhandled_error", method=request.method, **where_it_failed(err)
-        )
-        response = problems.internal(request_id)
+            if refused is not None:
+                response = refused
+            else:  # under the request's deadline; 504 problem if it overruns it
+                seconds = request_deadline(request)  # a bad X-Deadline-Ms: 400
+                backstop = app[BACKSTOPS].arm(seconds + BACKSTOP_GRACE_S)
+                request[DEADLINE] = backstop
+                task = backstop.task
+                cancelling = task.cancelling()
+                token = set_deadline(backstop.when - BACKSTOP_GRACE_S)
+                try:
+                    response = await handler(request)
+                except asyncio.CancelledError:
+                    if not backstop.expired or task.uncancel() > cancelling:
+                        raise  # cancelled by someone else: not ours to answer
+                    response = overran(request, seconds)
+                finally:
+                    backstop.disarm()
+                    reset_deadline(token)
+    except Exception as err:  # noqa: BLE001 - every error becomes an answer
+        response, denied_reason = _answer_error(request, err, request_id)
     route = request.match_info.route.resource
     principal = request.get(PRINCIPAL)
     elapsed = time.monotonic() - started
@@ -151,27 +151,25 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-async def _in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Run the handler under the request's deadline; 504 problem if it overruns it.
-
-    Upstream calls see the deadline (`gateway.upstream.deadline`) and answer in time;
-    the backstop, a little later, cancels whatever still runs.
-    """
-    seconds = request_deadline(request)  # a bad X-Deadline-Ms: 400
-    backstop = request.app[BACKSTOPS].arm(seconds + BACKSTOP_GRACE_S)
-    request[DEADLINE] = backstop
-    task = backstop.task
-    cancelling = task.cancelling()
-    token = set_deadline(backstop.when - BACKSTOP_GRACE_S)
-    try:
-        return await handler(request)
-    except asyncio.CancelledError:
-        if not backstop.expired or task.uncancel() > cancelling:
-            raise  # cancelled by someone else: not ours to answer
-        return overran(request, seconds)
-    finally:
-        backstop.disarm()
-        reset_deadline(token)
+def _answer_error(
+    request: web.Request, err: Exception, request_id: str
+) -> tuple[web.StreamResponse, str | None]:
+    """The answer to a request that raised `err`; (it, the denial reason if a denial)."""
+    if isinstance(err, GatewayError):
+        streaming = request.get(STREAMING)
+        denied = "not_owner" if isinstance(err, NotYoursError) else None
+        if streaming is not None and streaming.prepared:
+            # Headers are gone: the only honest signal left is a cut connection.
+            log.warning("stream_aborted", path=request.path, reason=str(err))
+            if request.transport is not None:
+                request.transport.close()
+            return streaming, denied
+        return problems.from_error(err), denied
+    if isinstance(err, web.HTTPException):
+        return problems.from_http_exception(err), None
+    # The last resort: a problem, never a trace (a traceback could quote a secret).
+    log.error("unhandled_error", method=request.method, **where_it_failed(err))
+    return problems.internal(request_id), None
 
 
 def _idempotency_key(request: web.Request) -> str | None:

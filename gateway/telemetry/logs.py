@@ -82,8 +82,12 @@ class TurnFlushedLogger:
 
     def msg(self, message: bytes) -> None:
         """Buffer a line; flush at the end of this loop turn."""
+        self.line(message + b"\n")
+
+    def line(self, line: bytes) -> None:
+        """`msg` for a line that already ends in a newline."""
         with self._lock:
-            self._file.write(message + b"\n")
+            self._file.write(line)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -123,6 +127,8 @@ class _AccessLine:
 
 _ACCESS = _AccessLine()
 _UTC = dt.UTC
+# `2026-12-01T21:00:00.123456Z`, no fraction at 0 µs: TimeStamper's isoformat exactly.
+_ACCESS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
 
 
 def access(**fields: Any) -> None:
@@ -130,8 +136,9 @@ def access(**fields: Any) -> None:
 
     When structlog runs the JSON configuration installed here, the line is built
     inline: the same keys in the same order, context variables merged, credential-named
-    keys redacted, then one `orjson.dumps`. Otherwise (console, another configuration,
-    a test capturing logs) it goes through structlog.
+    keys redacted, then one `orjson.dumps` (which renders the timestamp too; unknown
+    values by `repr`, as structlog's renderer does). Otherwise (console, another
+    configuration, a test capturing logs) it goes through structlog.
     """
     lines = _ACCESS.lines
     config = structlog.get_config()
@@ -147,9 +154,9 @@ def access(**fields: Any) -> None:
     fields["event"] = "request"
     structlog.contextvars.merge_contextvars(None, "info", fields)
     fields["level"] = "info"
-    fields["timestamp"] = dt.datetime.now(tz=_UTC).isoformat().replace("+00:00", "Z")
+    fields["timestamp"] = dt.datetime.now(tz=_UTC)  # as TimeStamper's, by OPT_UTC_Z
     redact(None, "info", fields)
-    lines.msg(orjson.dumps(fields, default=repr))  # repr: as structlog's fallback
+    lines.line(orjson.dumps(fields, default=repr, option=_ACCESS_OPTIONS))
 
 
 def configure_logging(
