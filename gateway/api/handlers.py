@@ -167,7 +167,8 @@ async def list_invoices(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     key: PageKey = (request.query_string, principal.connections, principal.documents)
     forced = no_cache(request)
-    page = None if forced else await service.pages.find(key)
+    pages = service.pages
+    page = None if forced else pages.find_checked(key) or await pages.find(key)
     if page is None:
         list_request = _list_request(request, principal, LIST_PARAMS)
         result = await service.list(principal, list_request)
