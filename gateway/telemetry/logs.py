@@ -126,6 +126,9 @@ class _AccessLine:
 
 
 _ACCESS = _AccessLine()
+_ACCESS_FIELDS = frozenset(
+    {"event", "method", "route", "status", "duration_ms", "caller", "sources"}
+)
 _UTC = dt.UTC
 # `2026-12-01T21:00:00.123456Z`, no fraction at 0 µs: TimeStamper's isoformat exactly.
 _ACCESS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
@@ -153,9 +156,11 @@ def access(**fields: Any) -> None:
         return
     fields["event"] = "request"
     structlog.contextvars.merge_contextvars(None, "info", fields)
+    for key in fields:  # as `redact`, skipping the names known to be no credential's
+        if key not in _ACCESS_FIELDS and _names_secret(key):
+            fields[key] = "[redacted]"
     fields["level"] = "info"
     fields["timestamp"] = dt.datetime.now(tz=_UTC)  # as TimeStamper's, by OPT_UTC_Z
-    redact(None, "info", fields)
     lines.line(orjson.dumps(fields, default=repr, option=_ACCESS_OPTIONS))
 
 
