@@ -19,14 +19,13 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 import adapters
 from gateway.api.auth import Authenticator
-from gateway.api.deadlines import deadline
+from gateway.api.deadlines import BACKSTOPS, Backstops
 from gateway.api.handlers import setup_routes
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.api.metrics_port import metrics_listener
 from gateway.api.middleware import pipeline, stamp_request_id
 from gateway.api.openapi import setup_docs_routes
 from gateway.api.sale_accounts import setup_sale_account_routes
-from gateway.api.serverlimits import body_timeout
 from gateway.api.state import (
     AUDIT,
     AUTHENTICATOR,
@@ -235,12 +234,13 @@ def create_app(
 def _application(settings: Settings) -> web.Application:
     """The bare application: middlewares, request ids, settings and metrics."""
     app = web.Application(
-        middlewares=[pipeline, body_timeout(settings.body_timeout_s), deadline],
+        middlewares=[pipeline],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[BACKSTOPS] = Backstops()
     return app
 
 

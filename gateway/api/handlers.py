@@ -142,11 +142,18 @@ def _list_etag(result: ListResult, include_remote: bool) -> str:
 def _send_page(request: web.Request, page: Page) -> web.Response:
     """A page as JSON (its `sources` aged to now), or 304 when the caller has it."""
     _count(request, page.sources)
-    headers = {hdrs.ETAG: page.etag, hdrs.CACHE_CONTROL: "private, no-cache"}
     if page.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
-        return web.Response(status=304, headers=headers)
+        return web.Response(
+            status=304,
+            headers={hdrs.ETAG: page.etag, hdrs.CACHE_CONTROL: "private, no-cache"},
+        )
     return web.Response(
-        body=page.body(time.time()), content_type="application/json", headers=headers
+        body=page.body(time.time()),
+        headers={
+            hdrs.ETAG: page.etag,
+            hdrs.CACHE_CONTROL: "private, no-cache",
+            hdrs.CONTENT_TYPE: "application/json",  # as `content_type=`, unparsed
+        },
     )
 
 
@@ -160,7 +167,8 @@ async def list_invoices(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     key: PageKey = (request.query_string, principal.connections, principal.documents)
     forced = no_cache(request)
-    page = None if forced else await service.pages.find(key)
+    pages = service.pages
+    page = None if forced else pages.find_checked(key) or await pages.find(key)
     if page is None:
         list_request = _list_request(request, principal, LIST_PARAMS)
         result = await service.list(principal, list_request)

@@ -5,8 +5,8 @@
 - A header timeout: a connection must deliver a complete request head within
   `header_timeout_s` of connecting; later heads on a kept-alive connection are bounded
   by aiohttp's keep-alive timeout, set to the same value.
-- A body timeout (middleware): a request body must arrive whole within
-  `body_timeout_s`, else 408 and the connection is closed.
+- A body timeout (`read_body_in_time`, in the request pipeline): a request body must
+  arrive whole within `body_timeout_s`, else 408 and the connection is closed.
 - The soft open-files limit is raised to the hard one at start-up, and the connection
   limit sits below it with room for upstream and Redis sockets.
 """
@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from gateway import jsoncodec
 from gateway.api import problems
@@ -175,27 +174,25 @@ class _Guarded(asyncio.Protocol):
         self._inner.connection_lost(exc)
 
 
-def body_timeout(seconds: float) -> Middleware:
-    """Middleware: read any request body within `seconds`, else 408 and close."""
+async def read_body_in_time(
+    request: web.Request, seconds: float
+) -> web.StreamResponse | None:
+    """Read any request body within `seconds` (kept for the handler's `read()`).
 
-    @web.middleware
-    async def read_body_in_time(
-        request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        if request.body_exists:
-            try:
-                async with asyncio.timeout(seconds):
-                    await request.read()  # kept by aiohttp for the handler's read()
-            except TimeoutError:
-                response = problems.problem(
-                    408,
-                    "request-timeout",
-                    "Request Timeout",
-                    f"the request body did not arrive within {seconds:g}s",
-                    headers={"Connection": "close"},
-                )
-                response.force_close()
-                return response
-        return await handler(request)
-
-    return read_body_in_time
+    None when it arrived (or there is none); else the 408 problem, closing the connection.
+    Called by the request pipeline before the handler runs.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        response = problems.problem(
+            408,
+            "request-timeout",
+            "Request Timeout",
+            f"the request body did not arrive within {seconds:g}s",
+            headers={"Connection": "close"},
+        )
+        response.force_close()
+        return response
+    return None

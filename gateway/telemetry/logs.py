@@ -6,11 +6,18 @@ of the standard `logging` module (aiohttp's and asyncio's own) are routed throug
 same pipeline, scrubbed and rate-limited (`gateway.telemetry.stdlog`). JSON lines reach
 the file once per event-loop turn (one write for all the requests a turn answered), and
 at once for warnings and errors or outside a running loop.
+
+The access line, one per request, skips the processor chain when logs are JSON lines
+(`access`): the same processors' work (context variables, level, UTC timestamp,
+redaction) done inline for its known fields and rendered by one `orjson.dumps`. Whenever
+structlog is configured otherwise (a console, a test capturing logs), it goes through
+structlog like any other event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 import re
@@ -75,8 +82,12 @@ class TurnFlushedLogger:
 
     def msg(self, message: bytes) -> None:
         """Buffer a line; flush at the end of this loop turn."""
+        self.line(message + b"\n")
+
+    def line(self, line: bytes) -> None:
+        """`msg` for a line that already ends in a newline."""
         with self._lock:
-            self._file.write(message + b"\n")
+            self._file.write(line)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -102,9 +113,64 @@ class TurnFlushedLogger:
     warning = warn = error = err = critical = exception = fatal = failure = urgent
 
 
-def configure_logging(fmt: str = "auto", level: str = "info") -> None:
-    """Install the process-wide structlog configuration."""
+class _AccessLine:
+    """Where the inline access line goes: set by `configure_logging` for JSON lines."""
+
+    __slots__ = ("chain", "factory", "lines", "wrapper")
+
+    def __init__(self) -> None:
+        self.lines: TurnFlushedLogger | None = None
+        self.chain: tuple[Any, ...] = ()  # the processors `lines` belongs to
+        self.wrapper: Any = None  # and the level filter
+        self.factory: Any = None  # and the logger factory
+
+
+_ACCESS = _AccessLine()
+_ACCESS_FIELDS = frozenset(
+    {"event", "method", "route", "status", "duration_ms", "caller", "sources"}
+)
+_UTC = dt.UTC
+# `2026-12-01T21:00:00.123456Z`, no fraction at 0 µs: TimeStamper's isoformat exactly.
+_ACCESS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
+
+
+def access(**fields: Any) -> None:
+    """Log one request's access line (event `request`), as `log.info` would render it.
+
+    When structlog runs the JSON configuration installed here, the line is built
+    inline: the same keys in the same order, context variables merged, credential-named
+    keys redacted, then one `orjson.dumps` (which renders the timestamp too; unknown
+    values by `repr`, as structlog's renderer does). Otherwise (console, another
+    configuration, a test capturing logs) it goes through structlog.
+    """
+    lines = _ACCESS.lines
+    config = structlog.get_config()
+    if (
+        lines is None
+        or config["wrapper_class"] is not _ACCESS.wrapper
+        or config["logger_factory"] is not _ACCESS.factory
+        or tuple(config["processors"]) != _ACCESS.chain  # changed in place by tests
+    ):
+        # A new proxy: one cached under an earlier configuration would ignore this one.
+        structlog.get_logger("access").info("request", **fields)
+        return
+    fields["event"] = "request"
+    structlog.contextvars.merge_contextvars(None, "info", fields)
+    for key in fields:  # as `redact`, skipping the names known to be no credential's
+        if key not in _ACCESS_FIELDS and _names_secret(key):
+            fields[key] = "[redacted]"
+    fields["level"] = "info"
+    fields["timestamp"] = dt.datetime.now(tz=_UTC)  # as TimeStamper's, by OPT_UTC_Z
+    lines.line(orjson.dumps(fields, default=repr, option=_ACCESS_OPTIONS))
+
+
+def configure_logging(
+    fmt: str = "auto", level: str = "info", stream: BinaryIO | None = None
+) -> None:
+    """Install the process-wide structlog configuration (`stream`: JSON lines' file)."""
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    _ACCESS.lines, _ACCESS.chain, _ACCESS.wrapper = None, (), None
+    fast = False
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -117,19 +183,24 @@ def configure_logging(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        lines = TurnFlushedLogger(sys.stderr.buffer)
+        lines = TurnFlushedLogger(stream or sys.stderr.buffer)
         factory: Any = lambda *_: lines  # noqa: E731 - one logger: one buffer, one order
+        fast = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
     else:
         processors = [*shared, structlog.dev.ConsoleRenderer()]
         factory = structlog.PrintLoggerFactory(sys.stderr)
+    wrapper = structlog.make_filtering_bound_logger(
+        logging.getLevelNamesMapping()[level.upper()]
+    )
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=wrapper,
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
+    if fast:
+        _ACCESS.lines, _ACCESS.chain = lines, tuple(processors)
+        _ACCESS.wrapper, _ACCESS.factory = wrapper, factory
     route_library_logs(
         max(logging.WARNING, logging.getLevelNamesMapping()[level.upper()])
     )
