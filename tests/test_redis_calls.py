@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
 import pytest
 import redis.asyncio as aioredis
@@ -44,6 +46,25 @@ async def test_a_passed_deadline_sends_nothing():
     with deadline_in(-1), pytest.raises(RedisDeadlineError):
         await bounded(command())
     assert started == []
+
+
+async def test_a_guarded_command_past_the_deadline_leaves_no_coroutine_behind(
+    redis_server,
+):
+    """The client's command, never sent, is closed with its wrapper: no late warning.
+
+    Left unawaited, Python warns when it is collected, which may be in another test.
+    """
+    client = guarded(aioredis.Redis.from_url(redis_server.url))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with deadline_in(-1), pytest.raises(RedisDeadlineError):
+                await client.get("ig:v1:k")
+            gc.collect()
+    finally:
+        await client.aclose()
+    assert [str(w.message) for w in caught] == []
 
 
 async def test_a_command_in_time_returns_its_value():

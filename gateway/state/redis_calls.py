@@ -51,13 +51,24 @@ class RedisDeadlineError(TimeoutError):
         self.request_bound = request_bound
 
 
-async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
-    """Await a Redis command within `limit_s` and the request's deadline."""
+async def bounded(
+    awaitable: Awaitable[T],
+    limit_s: float = CALL_MAX_S,
+    *,
+    unsent: Awaitable[Any] | None = None,
+) -> T:
+    """Await a Redis command within `limit_s` and the request's deadline.
+
+    `unsent`: the client's own command coroutine when `awaitable` wraps it; a wrapper
+    closed before it ran never awaits it, so it is closed too (or Python warns, late,
+    in whatever test runs then, that it was never awaited).
+    """
     left = time_left()
     limit = limit_s if left is None else min(limit_s, left)
     if limit <= 0:
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()
+        for coro in (awaitable, unsent):
+            if inspect.iscoroutine(coro):
+                coro.close()
         raise RedisDeadlineError(
             "the request's deadline passed before a Redis call", request_bound=True
         )
@@ -100,9 +111,10 @@ class GuardedRedis:
             result = attr(*args, **kwargs)
             if not inspect.isawaitable(result):
                 return result
+            command = result
             if self._cluster is not None:
-                result = _after_initialize(self._cluster, result)
-            return bounded(_connection_errors(result))
+                command = _after_initialize(self._cluster, command)
+            return bounded(_connection_errors(command), unsent=result)
 
         return call
 
