@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from redis.asyncio import Redis
+
 from gateway.config.settings import Secret
+from gateway.state.ratelimit import LocalRateLimiter
+from gateway.state.redis_cache import RedisHealth
+from gateway.state.redis_ratelimit import RedisRateLimiter
 from tests.support import API_KEY, fintera_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -35,3 +40,42 @@ async def test_two_replicas_share_one_budget(
     )
     assert {r.status for r in responses} == {200}
     assert fintera_sim.throttled == 0
+
+
+async def scripts_run(client: Redis) -> int:
+    """How many EVALs the server has run (its own command statistics)."""
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_eval", {}).get("calls", 0))
+
+
+async def test_waiting_callers_go_in_arrival_order_and_only_the_first_asks_redis(
+    redis_server,
+):
+    """Twelve callers on a 10-per-second budget: served in order, ~2 Redis asks each.
+
+    Were every waiter to poll the bucket, each refill would go to whoever woke first
+    (a caller could lose every draw until its deadline) and Redis would be asked about
+    once per waiter per refill: ~80 scripts here instead of ~24.
+    """
+    client = Redis.from_url(redis_server.url)
+    try:
+        limiter = RedisRateLimiter(
+            client, RedisHealth(), "fin", LocalRateLimiter(10, 1.0)
+        )
+        before = await scripts_run(client)
+        served: list[int] = []
+
+        async def call(n: int) -> None:
+            await limiter.acquire()
+            served.append(n)
+
+        callers = []
+        for n in range(12):
+            callers.append(asyncio.create_task(call(n)))
+            await asyncio.sleep(0)  # each one starts waiting before the next arrives
+        await asyncio.wait_for(asyncio.gather(*callers), 30)
+        asked = await scripts_run(client) - before
+    finally:
+        await client.aclose()
+    assert served == list(range(12))
+    assert asked <= 3 * 12
