@@ -67,6 +67,28 @@ async def test_a_guarded_command_past_the_deadline_leaves_no_coroutine_behind(
     assert [str(w.message) for w in caught] == []
 
 
+async def test_a_cancel_arriving_with_the_answer_still_cancels():
+    """Cancelled as its command answers, the caller is cancelled all the same.
+
+    Python 3.11's `asyncio.wait_for` returned the answer instead when both landed in
+    one loop iteration: a cache load's lease renewer, cancelled that way, kept renewing
+    and the load (and its request, until a 504) waited for it forever.
+    """
+    for delay in range(8):  # every ordering of "answer" and "cancel" across iterations
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        caller = asyncio.create_task(bounded(answer))
+        for _ in range(2):
+            await asyncio.sleep(0)  # the caller is waiting for the command
+        answer.set_result("renewed")
+        for _ in range(delay):
+            await asyncio.sleep(0)
+        if not caller.cancel():  # it had already returned: nothing to swallow
+            assert caller.result() == "renewed"
+            continue
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+
 async def test_a_command_in_time_returns_its_value():
     """Within the bound the command's own answer comes back."""
     with deadline_in(5):

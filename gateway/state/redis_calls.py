@@ -76,7 +76,10 @@ async def bounded(
     _orphans.add(task)
     task.add_done_callback(_forget)
     try:
-        return await asyncio.wait_for(asyncio.shield(task), limit)
+        # Not `asyncio.wait_for`: on Python 3.11 a cancel landing in the iteration the
+        # answer does is swallowed (it returns the answer), and a cancelled caller runs on.
+        async with asyncio.timeout(limit):
+            return await asyncio.shield(task)
     except TimeoutError as err:
         task.cancel()
         raise RedisDeadlineError(
