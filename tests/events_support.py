@@ -129,7 +129,6 @@ class Gateways:
     redis_url: str
     state_dir: Path
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
-    logs: list[Any] = field(default_factory=list)  # each process's stderr
 
     async def start(self) -> str:
         """One more `invoice-gateway serve` process; its base URL once it answers."""
@@ -147,12 +146,14 @@ class Gateways:
             "H_PASS": PASSWORD,
             "LEDGER_SECRET": WEBHOOK_SECRET,
         }
-        log = (self.state_dir.parent / f"gateway-{port}.log").open("wb")
-        self.logs.append(log)
-        proc = await launch("serve", "--port", str(port), env=env, stderr=log)
+        log = self.state_dir.parent / f"gateway-{port}.log"
+        # Open only while launching: the child writes to its own copy of the descriptor,
+        # and no file of ours is left for a failed stop to leak into a later test.
+        with log.open("wb") as out:
+            proc = await launch("serve", "--port", str(port), env=env, stderr=out)
         base = f"http://127.0.0.1:{port}"
         self.procs[base] = proc
-        await healthy(base, proc, log=Path(log.name))
+        await healthy(base, proc, log=log)
         return base
 
     async def kill(self, base: str) -> None:
@@ -165,8 +166,6 @@ class Gateways:
         """Terminate every process still running."""
         await stop(*self.procs.values())
         self.procs.clear()
-        for log in self.logs:
-            log.close()
 
 
 async def is_leader(base: str) -> bool:

@@ -7,6 +7,7 @@ operator runs it) starts, watches and stops it through these few functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
@@ -103,16 +104,26 @@ async def read_until(
 
 
 async def stop(*procs: asyncio.subprocess.Process, grace_s: float = 30) -> None:
-    """Terminate what still runs and reap everything (SIGKILL after `grace_s`)."""
-    for proc in procs:
-        if proc.returncode is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            await asyncio.wait_for(proc.wait(), grace_s)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+    """Terminate what still runs and reap everything (SIGKILL after `grace_s`).
+
+    Whatever interrupts the wait (the test's timeout firing in it), no process is left
+    running: a stray gateway would load the machine and hold ports for later tests.
+    """
+    try:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), grace_s)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
 
 
 def gateway_env(

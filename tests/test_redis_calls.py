@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 
 import pytest
 import redis.asyncio as aioredis
@@ -44,6 +46,47 @@ async def test_a_passed_deadline_sends_nothing():
     with deadline_in(-1), pytest.raises(RedisDeadlineError):
         await bounded(command())
     assert started == []
+
+
+async def test_a_guarded_command_past_the_deadline_leaves_no_coroutine_behind(
+    redis_server,
+):
+    """The client's command, never sent, is closed with its wrapper: no late warning.
+
+    Left unawaited, Python warns when it is collected, which may be in another test.
+    """
+    client = guarded(aioredis.Redis.from_url(redis_server.url))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with deadline_in(-1), pytest.raises(RedisDeadlineError):
+                await client.get("ig:v1:k")
+            gc.collect()
+    finally:
+        await client.aclose()
+    assert [str(w.message) for w in caught] == []
+
+
+async def test_a_cancel_arriving_with_the_answer_still_cancels():
+    """Cancelled as its command answers, the caller is cancelled all the same.
+
+    Python 3.11's `asyncio.wait_for` returned the answer instead when both landed in
+    one loop iteration: a cache load's lease renewer, cancelled that way, kept renewing
+    and the load (and its request, until a 504) waited for it forever.
+    """
+    for delay in range(8):  # every ordering of "answer" and "cancel" across iterations
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        caller = asyncio.create_task(bounded(answer))
+        for _ in range(2):
+            await asyncio.sleep(0)  # the caller is waiting for the command
+        answer.set_result("renewed")
+        for _ in range(delay):
+            await asyncio.sleep(0)
+        if not caller.cancel():  # it had already returned: nothing to swallow
+            assert caller.result() == "renewed"
+            continue
+        with pytest.raises(asyncio.CancelledError):
+            await caller
 
 
 async def test_a_command_in_time_returns_its_value():

@@ -9,6 +9,12 @@ even when the client library swallows a cancellation in its own retry or clean-u
 (RedisCluster does, under load): the command's task is cancelled and left to finish on its
 own, bounded by the socket timeout. A call that runs out of time raises
 `RedisDeadlineError`, a `TimeoutError`, which the stores already treat as "Redis away".
+
+A Cluster client learns the topology on first use. Commands sent concurrently while it
+does (a cold start under a burst) race in redis-py: some are written to a connection
+torn down under them (`AttributeError ... 'writelines'`) or hang until the bound. So each
+command of a Cluster client first awaits `initialize()`: one topology fetch behind the
+client's own lock, a no-op once it is known.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import inspect
 from collections.abc import Awaitable
 from typing import Any, TypeVar, cast
 
+from redis.asyncio import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gateway.state.redis_client import RedisClient
@@ -44,13 +51,24 @@ class RedisDeadlineError(TimeoutError):
         self.request_bound = request_bound
 
 
-async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
-    """Await a Redis command within `limit_s` and the request's deadline."""
+async def bounded(
+    awaitable: Awaitable[T],
+    limit_s: float = CALL_MAX_S,
+    *,
+    unsent: Awaitable[Any] | None = None,
+) -> T:
+    """Await a Redis command within `limit_s` and the request's deadline.
+
+    `unsent`: the client's own command coroutine when `awaitable` wraps it; a wrapper
+    closed before it ran never awaits it, so it is closed too (or Python warns, late,
+    in whatever test runs then, that it was never awaited).
+    """
     left = time_left()
     limit = limit_s if left is None else min(limit_s, left)
     if limit <= 0:
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()
+        for coro in (awaitable, unsent):
+            if inspect.iscoroutine(coro):
+                coro.close()
         raise RedisDeadlineError(
             "the request's deadline passed before a Redis call", request_bound=True
         )
@@ -58,7 +76,10 @@ async def bounded(awaitable: Awaitable[T], limit_s: float = CALL_MAX_S) -> T:
     _orphans.add(task)
     task.add_done_callback(_forget)
     try:
-        return await asyncio.wait_for(asyncio.shield(task), limit)
+        # Not `asyncio.wait_for`: on Python 3.11 a cancel landing in the iteration the
+        # answer does is swallowed (it returns the answer), and a cancelled caller runs on.
+        async with asyncio.timeout(limit):
+            return await asyncio.shield(task)
     except TimeoutError as err:
         task.cancel()
         raise RedisDeadlineError(
@@ -81,6 +102,7 @@ class GuardedRedis:
     def __init__(self, client: RedisClient) -> None:
         """Wrap `client` (a `Redis` or `RedisCluster`)."""
         self.client = client
+        self._cluster = client if isinstance(client, RedisCluster) else None
 
     def __getattr__(self, name: str) -> Any:
         """The client's attribute; methods return bounded awaitables."""
@@ -92,7 +114,10 @@ class GuardedRedis:
             result = attr(*args, **kwargs)
             if not inspect.isawaitable(result):
                 return result
-            return bounded(_connection_errors(result))
+            command = result
+            if self._cluster is not None:
+                command = _after_initialize(self._cluster, command)
+            return bounded(_connection_errors(command), unsent=result)
 
         return call
 
@@ -101,11 +126,23 @@ class GuardedRedis:
         await self.client.aclose()
 
 
+async def _after_initialize(cluster: RedisCluster, command: Awaitable[T]) -> T:
+    """`command` once the Cluster client knows the topology (never concurrently with that)."""
+    try:
+        await cluster.initialize()
+    except BaseException:
+        if inspect.iscoroutine(command):
+            command.close()  # never sent: no "never awaited" warning
+        raise
+    return await command
+
+
 async def _connection_errors(awaitable: Awaitable[T]) -> T:
     """A connection torn down under a command is a connection error, not a crash.
 
-    Under load the cluster client can send on a connection whose writer is already gone
-    (`AttributeError: 'NoneType' object has no attribute 'writelines'`); callers treat
+    The cluster client can send on a connection whose writer is already gone
+    (`AttributeError: 'NoneType' object has no attribute 'writelines'`: its first-use race,
+    avoided by `_after_initialize`, or a topology refresh under load); callers treat
     Redis errors as "Redis away" and carry on, so that is what this becomes.
     """
     try:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from gateway.state.ratelimit import (
+    BACKGROUND,
     REMAINING,
     RESET,
     LocalRateLimiter,
@@ -74,9 +75,23 @@ class RedisRateLimiter:
         self._clock = clock
         self._keys = (f"ig:v1:bucket:{{{connection}}}", f"ig:v1:hold:{{{connection}}}")
         self._pending: set[asyncio.Task[None]] = set()
+        self._queue = asyncio.Lock()  # live callers of this process, in arrival order
 
     async def acquire(self) -> None:
-        """Take one token from the shared bucket, waiting as long as it says."""
+        """Take one token from the shared bucket, waiting as long as it says.
+
+        Live callers of this process queue in arrival order and only the head asks
+        Redis, as `LocalRateLimiter` does: were every waiter to poll, the first to wake
+        after each refill would win, and an unlucky request could lose every draw until
+        its deadline (a 504 while the others were served).
+        """
+        if BACKGROUND.get():
+            await self._take()
+            return
+        async with self._queue:
+            await self._take()
+
+    async def _take(self) -> None:
         rate, capacity = self._local.rate, self._local.capacity
         while True:
             try:
