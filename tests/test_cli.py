@@ -21,7 +21,7 @@ from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERN
 from gateway.cli.faultspec import parse_faults
 from gateway.cli.main import main
 from gateway.errors import ConfigError
-from tests.processes import healthy, launch, read_until, stop
+from tests.processes import launch, read_until, stop
 from tests.support import CURSOR_SECRET, free_port_pair
 
 PROVIDERS = ["fintera", "hubsoft", "xarios"]
@@ -219,58 +219,6 @@ def test_demo_help_lists_the_fault_aliases(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for alias in ("slow (3 s latency)", "down (status 503)", "hang", "garbage"):
         assert alias in text
-
-
-def serving_children(pid: int) -> list[str]:
-    """Child processes of `pid` started by multiprocessing's spawn (not its helpers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [
-        c
-        for c in children
-        if "spawn_main"
-        in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
-    ]
-
-
-async def test_serve_with_workers_runs_that_many_processes_on_one_port(
-    tmp_path, hubsoft_url, redis_server
-):
-    """`serve --workers 2`: two serving children share the port and answer; SIGTERM ends all."""
-    conf = tmp_path / "c.toml"
-    conf.write_text(
-        f'[[api_keys]]\nname = "w"\nsha256 = "{hashlib.sha256(b"wk").hexdigest()}"\n'
-        f'[connections.acme]\nprovider = "hubsoft"\nbase_url = "{hubsoft_url}"\n'
-        '[connections.acme.secrets]\nclient_id = "A_ID"\nclient_secret = "A_S"\n'
-        'username = "A_U"\npassword = "A_P"\n',
-        encoding="utf-8",
-    )
-    env = {
-        **os.environ,
-        "GATEWAY_CONFIG": str(conf),
-        "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
-        "GATEWAY_STATE_DIR": str(tmp_path / "state"),
-        "REDIS_URL": redis_server.url,
-        "A_ID": CLIENT_ID,
-        "A_S": CLIENT_SECRET,
-        "A_U": USERNAME,
-        "A_P": PASSWORD,
-    }
-    port = free_port_pair()
-    proc = await launch("serve", "--workers", "2", "--port", str(port), env=env)
-    try:
-        await healthy(f"http://127.0.0.1:{port}", proc)
-        async with aiohttp.ClientSession(
-            headers={"Authorization": "Bearer wk"}
-        ) as http:
-            url = f"http://127.0.0.1:{port}/v1/invoices?customer_document=12345678909"
-            for _ in range(10):
-                async with http.get(url) as resp:
-                    assert resp.status == 200
-        serving = serving_children(proc.pid)
-        assert len(serving) == 2
-    finally:
-        proc.terminate()
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
 
 
 def hubsoft_config(tmp_path, monkeypatch, base_url="https://h.example"):

@@ -8,10 +8,11 @@ import os
 import signal
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
-from tests.processes import launch, wait_until
+from tests.processes import healthy, launch, wait_until
 from tests.support import CURSOR_SECRET, free_port_pair
 
 
@@ -76,6 +77,26 @@ async def start_master(env: dict[str, str], log: Path, port: int):
 
 async def _count(pid: int, n: int) -> bool:
     return len(serving_children(pid)) == n
+
+
+async def test_serve_with_workers_runs_that_many_processes_on_one_port(serve_env):
+    """`serve --workers 2`: two serving children share the port and answer; SIGTERM ends all."""
+    env, _log = serve_env
+    port = free_port_pair()
+    proc = await launch("serve", "--workers", "2", "--port", str(port), env=env)
+    try:
+        await healthy(f"http://127.0.0.1:{port}", proc)
+        async with aiohttp.ClientSession(
+            headers={"Authorization": "Bearer wk"}
+        ) as http:
+            url = f"http://127.0.0.1:{port}/v1/invoices?customer_document=12345678909"
+            for _ in range(10):
+                async with http.get(url) as resp:
+                    assert resp.status == 200
+        assert len(serving_children(proc.pid)) == 2
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
 
 
 async def test_a_killed_worker_is_replaced_within_10s(serve_env):
