@@ -5,16 +5,35 @@ Needs `wrk`, `redis-server` and `taskset` on PATH (Debian: `apt-get install wrk
 redis-server util-linux`) and, for the naive row, the `bench` extra
 (`.venv/bin/pip install -e '.[bench]'`: FastAPI, uvicorn, httpx; the row is skipped
 without it). Every server under test runs pinned to CPU 0 (`taskset`); wrk, Redis and the
-Hubsoft simulator run on CPU 1, so the server's core does nothing else. Rows, each driven
-by the same wrk command (1 thread, N connections, `limit=5`, a cache hit every time):
+three simulators run on CPU 1, so the server's core does nothing else.
+
+The setting is the issue's and the demo's: three sources, one connection each to the
+Hubsoft, Xarios and Fintera simulators (`demo-hubsoft`, `demo-xarios` with its rotating
+refresh token and the demo's document -> tenant map, `demo-fintera` with its static token
+and account; an hour of freshness, no change detector), and the demo customer
+12345678909, billed by all three (46 invoices: 19 + 14 + 13). The page measured is
+`/v1/invoices?customer_document=12345678909&limit=5`, a cache hit every time. Rows, each
+driven by the same wrk command (1 thread, N connections):
 
   bare        a plain aiohttp handler returning the gateway's page bytes
   redis-get   aiohttp + one Redis GET of a value of the same size
   memory      `invoice-gateway serve`, memory cache (one process)
   redis       `invoice-gateway serve` with REDIS_URL (one process)
-  naive       FastAPI + httpx + Redis (`tests/bench/naive_gateway.py`, uvicorn defaults)
+  naive       FastAPI + httpx + Redis (`tests/bench/naive_gateway.py`, uvicorn defaults):
+              per request three Redis GETs (one per source, gathered), parse, pydantic
+              per row, merge, sort, page, the response model
   redis-1w/2  the Redis gateway, one worker, allowed both CPUs (wrk and Redis on CPU 1)
   redis-2w/2  the same with `--workers 2`
+
+Before measuring, every gateway and the naive are asked the page twice and the same query
+with `limit=200` once: each answer must show all three sources `ok` (the second from the
+cache, fresh, `complete`), and the wide one invoices of all three providers. The bytes
+bare and redis-get return are the gateway's own second answer (a page-cache hit). After
+the rounds the simulators must have had no request since the warm-up: every measured
+request was answered from the cache (the gateway's page cache keeps exactly such pages:
+every source ok and fresh). A Xarios refresh token is one-time, so each consumer gets its
+own consent: the memory gateway, the Redis gateways (one token store, in Redis) and the
+naive.
 
 bare and redis-get run on the event loop the gateway serves on (uvloop where installed)
 and the Redis client the gateway uses (hiredis parser where installed). The gateways are
@@ -23,7 +42,7 @@ through GATEWAY_CONFIG like a deployment. All servers start first (idle ones cos
 then `rounds` rounds (default 3) measure every row once each, order rotated, and each row
 reports its median round. Compare ratios within one run only: the machine may be shared
 and noisy. This 2-core machine cannot show what a second worker adds on
-an idle core: wrk, Redis and the simulator need one; the last two rows say what it adds
+an idle core: wrk, Redis and the simulators need one; the last two rows say what it adds
 when the second worker shares CPU 1 with them.
 """
 
@@ -33,6 +52,7 @@ import asyncio
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -41,12 +61,18 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.request import Request, urlopen
 
+from gateway.cli.demo import DEMO_CUSTOMER
 from tests.support import API_KEY, CURSOR_SECRET, RedisProcess, free_port_pair
 
-PATH = "/v1/invoices?customer_document=12345678909&limit=5"
+PATH = f"/v1/invoices?customer_document={DEMO_CUSTOMER}&limit=5"
+WIDE = f"/v1/invoices?customer_document={DEMO_CUSTOMER}&limit=200"  # checked, not timed
+PROVIDERS = {"hubsoft", "xarios", "fintera"}
+FRESH_S = 3600
 SERVER_CPU, CLIENT_CPU, BOTH = "0", "1", "0,1"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,32 +125,82 @@ def _serve_redis_get(port: int, redis_url: str) -> None:
 
 
 # --- the driver -------------------------------------------------------------------------
-def _gateway_env(workdir: Path, upstream: str, redis_url: str | None) -> dict[str, str]:
-    """A deployment's environment: one Hubsoft connection, an hour of freshness."""
-    conf = workdir / "connections.toml"
-    conf.write_text(
-        f'[[api_keys]]\nname = "bench"\n'
-        f'sha256 = "{hashlib.sha256(API_KEY.encode()).hexdigest()}"\n'
-        'scopes = ["invoices:read"]\n'
-        f'[connections.acme]\nprovider = "hubsoft"\nbase_url = "{upstream}"\n'
-        "cache_fresh_s = 3600\ncache_stale_s = 3600\n"
-        '[connections.acme.secrets]\nclient_id = "H_ID"\nclient_secret = "H_S"\n'
-        'username = "H_U"\npassword = "H_P"\n',
-        encoding="utf-8",
-    )
-    from adapters.hubsoft import simulator  # noqa: PLC0415
+@dataclass
+class Upstreams:
+    """The three simulators on loopback: each connection's demo settings and base URL."""
 
+    connections: list[tuple[Any, str]]  # (gateway.upstream.providers.DemoUpstream, URL)
+    logs: list[list[dict[str, Any]]]  # each simulator's request log
+    consent: Any  # the Xarios simulator's `issue_refresh_token`: one per consumer
+
+    def calls(self) -> int:
+        """Requests the simulators have answered so far."""
+        return sum(len(log) for log in self.logs)
+
+    def url(self, provider: str) -> str:
+        """The base URL of `provider`'s simulator."""
+        return next(url for up, url in self.connections if up.provider == provider)
+
+
+def _toml(value: object, base_url: str) -> str:
+    """A TOML value: strings (with `{base_url}` filled in), ints, lists, inline tables."""
+    if isinstance(value, str):
+        return json.dumps(value.replace("{base_url}", base_url))
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v, base_url) for v in value) + "]"
+    if isinstance(value, dict):
+        pairs = (
+            f"{json.dumps(str(k))} = {_toml(v, base_url)}" for k, v in value.items()
+        )
+        return "{ " + ", ".join(pairs) + " }"
+    return json.dumps(value)
+
+
+def _gateway_env(
+    workdir: Path, name: str, upstreams: Upstreams, redis_url: str | None
+) -> dict[str, str]:
+    """A deployment's environment: the demo's three connections, an hour of freshness.
+
+    Each call is one consumer: its own Xarios consent (a refresh token is one-time) and
+    its own state directory.
+    """
+    env: dict[str, str] = {}
+    key_hash = hashlib.sha256(API_KEY.encode()).hexdigest()
+    api_key = f'name = "bench"\nsha256 = "{key_hash}"\nscopes = ["invoices:read"]\n'
+    parts = [f"[[api_keys]]\n{api_key}"]
+    for up, base_url in upstreams.connections:
+        cid = up.connection_id
+        parts.append(
+            f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
+            f"cache_fresh_s = {FRESH_S}\ncache_stale_s = {FRESH_S}"
+        )
+        if up.currency:
+            parts.append(f'currency = "{up.currency}"')
+        if up.rate_limit:
+            parts.append(f"rate_limit_requests = {up.rate_limit[0]}")
+            parts.append(f"rate_limit_window_s = {up.rate_limit[1]}")
+        parts.append(f"[connections.{cid}.secrets]")
+        secrets = dict(up.secrets)
+        if "refresh_token" in secrets:
+            secrets["refresh_token"] = upstreams.consent()
+        for key, value in secrets.items():
+            var = f"BENCH_{cid}_{key}".upper().replace("-", "_")
+            env[var] = value
+            parts.append(f'{key} = "{var}"')
+        if up.options:
+            parts.append(f"[connections.{cid}.options]")
+            parts.extend(f"{k} = {_toml(v, base_url)}" for k, v in up.options.items())
+        parts.append("")
+    conf = workdir / f"{name}.toml"
+    conf.write_text("\n".join(parts), encoding="utf-8")
     env = {
         **os.environ,
+        **env,
         "GATEWAY_CONFIG": str(conf),
         "GATEWAY_CURSOR_SECRET": CURSOR_SECRET,
-        "GATEWAY_STATE_DIR": str(workdir / "state"),
+        "GATEWAY_STATE_DIR": str(workdir / f"state-{name}"),
         "GATEWAY_LOG_FORMAT": "json",  # as served: one canonical line per request
         "GATEWAY_LOG_LEVEL": "info",
-        "H_ID": simulator.CLIENT_ID,
-        "H_S": simulator.CLIENT_SECRET,
-        "H_U": simulator.USERNAME,
-        "H_P": simulator.PASSWORD,
     }
     env.pop("REDIS_URL", None)
     if redis_url is not None:
@@ -170,7 +246,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _get(url: str, *, auth: bool = True) -> bytes:
     headers = {"Authorization": f"Bearer {API_KEY}"} if auth else {}
     with urlopen(Request(url, headers=headers), timeout=10) as resp:  # noqa: S310
-        return resp.read()
+        body: bytes = resp.read()
+    return body
 
 
 def _cpu_s(pgid: int) -> float:
@@ -225,18 +302,35 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]
     return rps, pct("50"), pct("99")
 
 
-async def _simulator() -> tuple[object, str]:
+async def _simulators() -> tuple[list[object], Upstreams]:
+    """The Hubsoft, Xarios and Fintera simulators as the demo runs them (on this loop)."""
     from aiohttp import web  # noqa: PLC0415
 
-    from adapters.hubsoft.simulator import HubsoftSimulator  # noqa: PLC0415
+    from adapters.fintera import simulator as fintera  # noqa: PLC0415
+    from adapters.hubsoft import simulator as hubsoft  # noqa: PLC0415
+    from adapters.xarios import simulator as xarios  # noqa: PLC0415
     from tests.support import TODAY  # noqa: PLC0415
 
-    runner = web.AppRunner(HubsoftSimulator(today=TODAY).app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+    hub = hubsoft.HubsoftSimulator(today=TODAY)
+    xar = xarios.XariosSimulator(today=TODAY)
+    fin = fintera.FinteraSimulator(today=TODAY)
+    demos = [
+        hubsoft.demo_upstream(TODAY, hub),
+        xarios.demo_upstream(TODAY, xar),
+        fintera.demo_upstream(TODAY, fin),
+    ]
+    runners: list[object] = []
+    connections = []
+    for up in demos:
+        runner = web.AppRunner(up.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runners.append(runner)
+        connections.append((up, f"http://127.0.0.1:{port}"))
+    logs = [hub.board.requests, xar.board.requests, fin.board.requests]
+    return runners, Upstreams(connections, logs, xar.issue_refresh_token)
 
 
 def main() -> None:
@@ -248,16 +342,17 @@ def main() -> None:
             raise SystemExit(
                 f"{tool} is not installed (apt-get install wrk redis-server)"
             )
-    os.sched_setaffinity(0, {int(CLIENT_CPU)})  # the simulator, Redis and this driver
+    os.sched_setaffinity(0, {int(CLIENT_CPU)})  # the simulators, Redis and this driver
     loop = asyncio.new_event_loop()
-    sim_runner, upstream = loop.run_until_complete(_simulator())
+    sim_runners, upstreams = loop.run_until_complete(_simulators())
     threading.Thread(target=loop.run_forever, daemon=True).start()  # answers during wrk
     workdir = Path(tempfile.mkdtemp())
     redis = RedisProcess(shutil.which("redis-server") or "", workdir)
     redis.start()
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        bases, page = _start_all(workdir, upstream, redis, procs)
+        bases, page = _start_all(workdir, upstreams, redis, procs)
+        warmed = upstreams.calls()
         runs: dict[str, list[tuple[float, ...]]] = {name: [] for name in bases}
         names = list(bases)
         pgids = dict(zip(names, (p.pid for p in procs), strict=True))
@@ -270,32 +365,69 @@ def main() -> None:
             _stop(proc)
         redis.stop()
     _print(runs, len(page), seconds, connections)
-    del sim_runner
+    del sim_runners
+    during = upstreams.calls() - warmed
+    print(f"upstream requests while measuring: {during} (0: every request a cache hit)")
+    if during:
+        raise SystemExit("some measured requests were not cache hits")
+
+
+def _check(name: str, base: str, *, gateway: bool) -> bytes:
+    """The page asked twice and the wide query once; (the second answer's bytes).
+
+    Fails unless every answer has all three sources `ok`, the second from the cache
+    (and, from the gateway, fresh and complete), and the wide one holds invoices of all
+    three providers.
+    """
+    conns = {"demo-hubsoft", "demo-xarios", "demo-fintera"}
+    _get(base + PATH)
+    page = _get(base + PATH)
+    for text, body in (("page", page), ("limit=200", _get(base + WIDE))):
+        answer = json.loads(body)
+        sources = {s["connection"]: s for s in answer["sources"]}
+        problems = [
+            f"{c}: {sources.get(c)}"
+            for c in sorted(conns)
+            if c not in sources
+            or sources[c]["status"] != "ok"
+            or not sources[c]["from_cache"]
+            or (gateway and not 0 <= sources[c]["age_s"] < FRESH_S)
+        ]
+        providers = {inv["id"].split(":", 1)[0] for inv in answer["data"]}
+        if text == "limit=200" and providers != PROVIDERS:
+            problems.append(f"invoices of {sorted(providers)} only")
+        if not answer["complete"] or problems:
+            raise SystemExit(f"{name} ({text}) is not a full cache hit: {problems}")
+    return page
 
 
 def _start_all(
     workdir: Path,
-    upstream: str,
+    upstreams: Upstreams,
     redis: RedisProcess,
     procs: list[subprocess.Popen[bytes]],
 ) -> tuple[dict[str, str], bytes]:
-    """Every server, each warmed with one request; (row -> base URL, the page's bytes)."""
+    """Every server, each warmed and checked; (row -> base URL, the page's bytes)."""
     py = sys.executable
     serve = [py, "-m", "gateway.cli.main", "serve", "--host", "127.0.0.1"]
     serve += ["--port", "{port}"]
-    renv = _gateway_env(workdir, upstream, redis.url)
+    renv = _gateway_env(workdir, "redis", upstreams, redis.url)
     rows: list[tuple[str, list[str], str, dict[str, str] | None]] = [
-        ("memory", serve, SERVER_CPU, _gateway_env(workdir, upstream, None)),
+        ("memory", serve, SERVER_CPU, _gateway_env(workdir, "memory", upstreams, None)),
         ("redis", serve, SERVER_CPU, renv),
         ("redis-1w/2", serve, BOTH, renv),
         ("redis-2w/2", [*serve, "--workers", "2"], BOTH, renv),
     ]
     bases: dict[str, str] = {}
-    page = b""
+    pages: dict[str, bytes] = {}
     for name, argv, cpus, env in rows:
         proc, bases[name] = _spawn(argv, cpus, env)
         procs.append(proc)
-        page = _get(bases[name] + PATH)
+        pages[name] = _check(name, bases[name], gateway=True)
+    datas = {json.dumps(json.loads(p)["data"]) for p in pages.values()}
+    if len(datas) != 1:
+        raise SystemExit("the gateway rows do not serve the same invoices")
+    page = pages["redis"]
     body_file = workdir / "page.json"
     body_file.write_bytes(page)
     subprocess.run(  # noqa: S603
@@ -312,9 +444,14 @@ def _start_all(
     if importlib.util.find_spec("fastapi") and importlib.util.find_spec("uvicorn"):
         naive = [py, "-m", "uvicorn", "tests.bench.naive_gateway:app"]
         naive += ["--port", "{port}", "--log-level", "warning", "--no-access-log"]
+        xarios = next(up for up, _ in upstreams.connections if up.provider == "xarios")
         nenv = {
             **os.environ,
-            "NAIVE_UPSTREAM": upstream,
+            "NAIVE_HUBSOFT": upstreams.url("hubsoft"),
+            "NAIVE_XARIOS": upstreams.url("xarios"),
+            "NAIVE_FINTERA": upstreams.url("fintera"),
+            "NAIVE_XARIOS_REFRESH": upstreams.consent(),
+            "NAIVE_XARIOS_TENANTS": json.dumps(xarios.options["document_tenants"]),
             "NAIVE_REDIS": redis.url,
             "NAIVE_KEY": API_KEY,
         }
@@ -322,7 +459,10 @@ def _start_all(
     for name, argv, env in refs:
         proc, bases[name] = _spawn(argv, SERVER_CPU, env)
         procs.append(proc)
-        _get(bases[name] + PATH)
+        if name == "naive":
+            _check(name, bases[name], gateway=False)
+        elif _get(bases[name] + PATH) != page:
+            raise SystemExit(f"{name} does not return the gateway's page")
     return bases, page
 
 
@@ -338,8 +478,12 @@ def _print(
     parser = "hiredis" if importlib.util.find_spec("hiredis") else "python"
     rounds = len(next(iter(runs.values())))
     print(
-        f"page: {size} bytes, {connections} connections, {seconds} s x {rounds} rounds "
-        f"per row (interleaved), loop: {loop}, redis parser: {parser}"
+        f"GET {PATH}: 3 sources (Hubsoft, Xarios, Fintera simulators, all ok, cached),"
+        f" a cache hit every time; page: {size} bytes"
+    )
+    print(
+        f"{connections} connections, {seconds} s x {rounds} rounds per row (interleaved),"
+        f" loop: {loop}, redis parser: {parser}"
     )
     print(
         "each row: the median round's req/s, p50, p99; the median server CPU µs per"
