@@ -23,7 +23,7 @@ from gateway.api.deadlines import BACKSTOPS, Backstops
 from gateway.api.handlers import setup_routes
 from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.api.metrics_port import metrics_listener
-from gateway.api.middleware import pipeline, stamp_request_id
+from gateway.api.middleware import pipeline
 from gateway.api.openapi import setup_docs_routes
 from gateway.api.sale_accounts import setup_sale_account_routes
 from gateway.api.state import (
@@ -237,7 +237,6 @@ def _application(settings: Settings) -> web.Application:
         middlewares=[pipeline],
         client_max_size=MAX_REQUEST_BYTES,
     )
-    app.on_response_prepare.append(stamp_request_id)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[BACKSTOPS] = Backstops()

@@ -68,7 +68,13 @@ class Authenticator:
         session: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         """Index the keys by hash and the issuers by `iss`; read any JWKS files."""
-        self._keys = {key.sha256: key for key in api_keys}
+        # Each key's caller, built once: a key's principal never changes.
+        self._keys = {
+            key.sha256: Principal(
+                key.name, key.scopes, key.connections, limit=key.rate_limit
+            )
+            for key in api_keys
+        }
         self._issuers: Mapping[str, tuple[JwtIssuer, JwksKeys | None]] = {
             iss.issuer: (
                 iss,
@@ -79,8 +85,13 @@ class Authenticator:
             for iss in issuers
         }
 
-    async def authenticate(self, authorization: str) -> Principal:
-        """The caller behind an `Authorization` header value."""
+    def api_key(self, authorization: str) -> Principal | str:
+        """The caller of an API key, at once; else the bearer credential to verify.
+
+        Raises `AuthenticationError` when the header holds no usable bearer credential.
+        A credential that is no known key is returned for `authenticate` (a JWT needs
+        its issuer's keys, which may have to be fetched).
+        """
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
         # Visible ASCII only, bounded: undecodable header bytes arrive as surrogates,
@@ -89,22 +100,23 @@ class Authenticator:
             raise AuthenticationError(
                 "send an API key or token as 'Authorization: Bearer <credential>'"
             )
-        key = self._api_key(credential)
-        if key is not None:
-            return Principal(
-                key.name, key.scopes, key.connections, limit=key.rate_limit
-            )
+        digest = hashlib.sha256(credential.encode()).hexdigest()
+        found: Principal | str = credential
+        for known, principal in self._keys.items():  # every one: constant time
+            if hmac.compare_digest(known, digest):
+                found = principal
+        return found
+
+    async def authenticate(self, authorization: str) -> Principal:
+        """The caller behind an `Authorization` header value."""
+        found = self.api_key(authorization)
+        return found if isinstance(found, Principal) else await self.verify(found)
+
+    async def verify(self, credential: str) -> Principal:
+        """The end user behind a credential that is no API key (`api_key`'s answer)."""
         if self._issuers and JWS_RE.fullmatch(credential):
             return await self._user(credential)
         raise AuthenticationError("unknown API key")
-
-    def _api_key(self, credential: str) -> ApiKey | None:
-        digest = hashlib.sha256(credential.encode()).hexdigest()
-        found = None
-        for known, entry in self._keys.items():
-            if hmac.compare_digest(known, digest):
-                found = entry
-        return found
 
     async def _user(self, token: str) -> Principal:
         """Verify an end-user token; every failure is the same 401 (expired or invalid)."""

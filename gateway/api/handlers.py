@@ -14,6 +14,7 @@ from aiohttp import hdrs, web
 from gateway import jsoncodec
 from gateway.api.deadlines import caller_deadline, disarm
 from gateway.api.fields import CANONICAL_ID_HINT, CANONICAL_ID_RE, ascii_int
+from gateway.api.middleware import answers_at_once, start_stream
 from gateway.api.params import LIST_PARAMS, SUMMARY_PARAMS, parse_list_request
 from gateway.api.state import (
     AUDIT,
@@ -23,7 +24,6 @@ from gateway.api.state import (
     SERVICE,
     SETTINGS,
     SOURCES_LOG,
-    STREAMING,
     TOKENS,
 )
 from gateway.errors import (
@@ -157,18 +157,35 @@ def _send_page(request: web.Request, page: Page) -> web.Response:
     )
 
 
+def _page_key(request: web.Request, principal: Principal) -> PageKey:
+    """What a page is kept under: the query as sent, and what the caller may see."""
+    return (request.query_string, principal.connections, principal.documents)
+
+
+def cached_page(request: web.Request) -> web.Response | None:
+    """GET /v1/invoices answered at once: a page served before and recently checked.
+
+    None (the caller asked for `no-cache`, or no such page): `list_invoices` answers.
+    """
+    principal = require_scope(request, READ_SCOPE)
+    if no_cache(request):
+        return None
+    page = request.app[SERVICE].pages.find_checked(_page_key(request, principal))
+    return None if page is None else _send_page(request, page)
+
+
+@answers_at_once(cached_page)
 async def list_invoices(request: web.Request) -> web.Response:
     """GET /v1/invoices: the merged, sorted, paged list with `sources`.
 
     A page served before is served again while the entries it came from are unchanged
-    and fresh (`gateway.invoices.pages`), unless the caller asks for `no-cache`.
+    and fresh (`gateway.invoices.pages`), unless the caller asks for `no-cache`; one
+    checked recently enough is answered by `cached_page`, before this handler runs.
     """
     principal = require_scope(request, READ_SCOPE)
     service = request.app[SERVICE]
-    key: PageKey = (request.query_string, principal.connections, principal.documents)
-    forced = no_cache(request)
-    pages = service.pages
-    page = None if forced else pages.find_checked(key) or await pages.find(key)
+    key = _page_key(request, principal)
+    page = None if no_cache(request) else await service.pages.find(key)
     if page is None:
         list_request = _list_request(request, principal, LIST_PARAMS)
         result = await service.list(principal, list_request)
@@ -242,9 +259,8 @@ async def get_document(request: web.Request) -> web.StreamResponse:
         )
         if doc.length is not None:
             response.content_length = doc.length
-        request[STREAMING] = response  # from here on, errors can only cut the body
-        disarm(request)
-        await response.prepare(request)
+        disarm(request)  # the body may take as long as it keeps flowing
+        await start_stream(request, response)
         async for chunk in doc.chunks:
             await response.write(chunk)
         await response.write_eof()

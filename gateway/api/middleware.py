@@ -8,7 +8,10 @@ audit event (see `gateway.telemetry.audit`).
 One middleware does all of it, in this order: the request id, a CORS preflight's answer,
 authentication and the caller's budget (`/v1/`), the body within its timeout
 (`gateway.api.serverlimits`), the deadline and its backstop (`gateway.api.deadlines`),
-the handler. One coroutine frame per request instead of one per concern: the pipeline is
+the handler; then the headers every answer carries, metrics, the access line and audit.
+One coroutine frame per request instead of one per concern, and none at all for what is
+known at once: an API key's caller, and a handler's answer given without waiting
+(`answers_at_once`: a cached page), which needs no backstop either. The pipeline is
 most of what a cached answer costs.
 """
 
@@ -18,6 +21,8 @@ import asyncio
 import os
 import re
 import time
+from collections.abc import Callable
+from typing import TypeAlias, TypeVar
 
 import structlog
 from aiohttp import hdrs, web
@@ -45,8 +50,9 @@ from gateway.api.state import (
 )
 from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
 from gateway.errors import GatewayError, NotYoursError, RateLimitedError
-from gateway.telemetry import audit
-from gateway.telemetry.logs import access, where_it_failed
+from gateway.invoices.principal import Principal
+from gateway.telemetry import audit, logs
+from gateway.telemetry.logs import where_it_failed
 from gateway.upstream.deadline import reset_deadline, set_deadline
 
 log = structlog.get_logger("access")  # the access line itself: `telemetry.logs.access`
@@ -55,25 +61,64 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WRITES = frozenset({hdrs.METH_POST, hdrs.METH_PUT, hdrs.METH_PATCH, hdrs.METH_DELETE})
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 DENIED = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited"}
+HandlerT = TypeVar("HandlerT", bound=Handler)
 
 
-async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare` hook: every response, streamed ones too, carries the id.
+def stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """Put on an answer what every answer carries, streamed ones and problems alike.
 
-    And the CORS grant and the caller's `RateLimit` headers, which must be on every
-    answer, streamed documents and problems alike.
+    The request id, the CORS grant and the caller's `RateLimit` headers. The pipeline
+    stamps whatever the handler returns; a handler that sends its head itself (a
+    stream) does it through `start_stream`.
     """
     request_id = request.get(REQUEST_ID_KEY)
     if request_id is not None:
         response.headers[REQUEST_ID] = request_id
     cors.stamp(request, response, request.app[SETTINGS].cors)
-    response.headers.update(request.get(RATE_HEADERS) or {})
+    rate = request.get(RATE_HEADERS)
+    if rate:
+        response.headers.update(rate)
 
 
-async def _admit(request: web.Request) -> None:
-    """Authenticate a /v1 caller and charge its budget (429 when spent)."""
-    principal = await request.app[AUTHENTICATOR].authenticate(
-        request.headers.get(hdrs.AUTHORIZATION, "")
+async def start_stream(request: web.Request, response: web.StreamResponse) -> None:
+    """Send a streamed answer's head: stamped, and known as the request's stream.
+
+    From here on an error can only cut the body (`_answer_error`).
+    """
+    request[STREAMING] = response
+    stamp(request, response)
+    await response.prepare(request)
+
+
+AtOnce: TypeAlias = Callable[[web.Request], web.StreamResponse | None]
+AT_ONCE: dict[object, AtOnce] = {}
+
+
+def answers_at_once(quick: AtOnce) -> Callable[[HandlerT], HandlerT]:
+    """Declare a handler's synchronous answer, for requests it can answer at once.
+
+    `quick(request)` is tried first (after authentication, the body and the deadline's
+    validation); None sends the request to the handler. An answer given without waiting
+    cannot overrun a deadline, so it needs no backstop armed and disarmed (nor a
+    coroutine): a cached page is answered this way.
+    """
+
+    def declare(handler: HandlerT) -> HandlerT:
+        AT_ONCE[handler] = quick
+        return handler
+
+    return declare
+
+
+async def _admit(request: web.Request, found: Principal | str) -> Principal:
+    """Finish authenticating a /v1 caller, and charge its budget (429 when spent).
+
+    `found`: an API key's caller, or the credential to verify (an end user's JWT).
+    """
+    principal = (
+        found
+        if isinstance(found, Principal)
+        else await request.app[AUTHENTICATOR].verify(found)
     )
     request[PRINCIPAL] = principal
     if principal.limit is not None:
@@ -83,6 +128,7 @@ async def _admit(request: web.Request) -> None:
         request[RATE_HEADERS] = verdict.headers()
         if not verdict.allowed:
             raise RateLimitedError(verdict.retry_after_s)
+    return principal
 
 
 @web.middleware
@@ -90,19 +136,25 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     """Wrap every request: id in and out, auth, limits, deadline, problems, access log."""
     incoming = request.headers.get(REQUEST_ID, "")
     request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else os.urandom(16).hex()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    bound = logs.REQUEST_ID.set(request_id)
     started = time.monotonic()
     request[SOURCES_LOG] = []
     request[REQUEST_ID_KEY] = request_id
     app = request.app
     api = request.path.startswith("/v1/")
     denied_reason: str | None = None
-    try:  # (each step's own function would cost a coroutine frame per request)
+    try:  # (each step's own coroutine would cost a frame per request)
         if cors.is_preflight(request):
             response: web.StreamResponse = cors.preflight(request, app[SETTINGS].cors)
         else:
-            if api:
-                await _admit(request)
+            if api:  # an API key without a budget is known at once: no coroutine
+                found = app[AUTHENTICATOR].api_key(
+                    request.headers.get(hdrs.AUTHORIZATION, "")
+                )
+                if type(found) is Principal and found.limit is None:
+                    request[PRINCIPAL] = found
+                else:
+                    await _admit(request, found)
             refused = (
                 await read_body_in_time(request, app[SETTINGS].body_timeout_s)
                 if request.body_exists
@@ -110,45 +162,70 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
             )
             if refused is not None:
                 response = refused
-            else:  # under the request's deadline; 504 problem if it overruns it
+            else:
                 seconds = request_deadline(request)  # a bad X-Deadline-Ms: 400
-                backstop = app[BACKSTOPS].arm(seconds + BACKSTOP_GRACE_S)
-                request[DEADLINE] = backstop
-                task = backstop.task
-                cancelling = task.cancelling()
-                token = set_deadline(backstop.when - BACKSTOP_GRACE_S)
-                try:
-                    response = await handler(request)
-                except asyncio.CancelledError:
-                    if not backstop.expired or task.uncancel() > cancelling:
-                        raise  # cancelled by someone else: not ours to answer
-                    response = overran(request, seconds)
-                finally:
-                    backstop.disarm()
-                    reset_deadline(token)
+                quick = AT_ONCE.get(handler)
+                answer = quick(request) if quick is not None else None
+                response = (
+                    answer
+                    if answer is not None
+                    else await _under_deadline(request, handler, seconds)
+                )
     except Exception as err:  # noqa: BLE001 - every error becomes an answer
         response, denied_reason = _answer_error(request, err, request_id)
+    if not response.prepared:
+        stamp(request, response)
+    denied_reason = _account(request, response, started, denied_reason)
+    if api and (denied_reason is not None or request.method in WRITES):
+        await _audit(request, response, denied_reason, request_id)
+    logs.REQUEST_ID.reset(bound)
+    return response
+
+
+async def _under_deadline(
+    request: web.Request, handler: Handler, seconds: float
+) -> web.StreamResponse:
+    """The handler's answer within `seconds`; a 504 problem when its backstop cuts it."""
+    backstop = request.app[BACKSTOPS].arm(seconds + BACKSTOP_GRACE_S)
+    request[DEADLINE] = backstop
+    task = backstop.task
+    cancelling = task.cancelling()
+    token = set_deadline(backstop.when - BACKSTOP_GRACE_S)
+    try:
+        return await handler(request)
+    except asyncio.CancelledError:
+        if not backstop.expired or task.uncancel() > cancelling:
+            raise  # cancelled by someone else: not ours to answer
+        return overran(request, seconds)
+    finally:
+        backstop.disarm()
+        reset_deadline(token)
+
+
+def _account(
+    request: web.Request,
+    response: web.StreamResponse,
+    started: float,
+    denied_reason: str | None,
+) -> str | None:
+    """Metrics and the access line for an answered request; its denial reason, if any."""
     route = request.match_info.route.resource
     principal = request.get(PRINCIPAL)
     elapsed = time.monotonic() - started
     status = response.status
     # unknown paths: one bounded label
-    app[METRICS].request(
-        route.canonical if route else "unmatched", str(status), elapsed
+    request.app[METRICS].request(
+        route.canonical if route else "unmatched", status, elapsed
     )
-    access(
-        method=request.method,
-        route=route.canonical if route else request.path,
-        status=status,
-        duration_ms=round(elapsed * 1000, 1),
-        caller=principal.name if principal else None,
-        sources=request[SOURCES_LOG] or None,
+    logs.access(
+        request.method,
+        route.canonical if route else request.path,
+        status,
+        round(elapsed * 1000, 1),
+        principal.name if principal else None,
+        request[SOURCES_LOG] or None,
     )
-    denied_reason = denied_reason or DENIED.get(status)
-    if api and (denied_reason is not None or request.method in WRITES):
-        await _audit(request, response, denied_reason, request_id)
-    structlog.contextvars.unbind_contextvars("request_id")
-    return response
+    return denied_reason or DENIED.get(status)
 
 
 def _answer_error(

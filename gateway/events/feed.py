@@ -18,7 +18,8 @@ from aiohttp import web
 
 from gateway import jsoncodec
 from gateway.api.handlers import READ_SCOPE, require_scope
-from gateway.api.state import SETTINGS, STREAMING
+from gateway.api.middleware import start_stream
+from gateway.api.state import SETTINGS
 from gateway.errors import FieldError, InvalidRequestError
 from gateway.events.model import EVENT_ID_RE, EVENT_TYPES, StoredEvent
 from gateway.events.state import EVENT_STORE
@@ -162,8 +163,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no",
         }
     )
-    request[STREAMING] = response
-    await response.prepare(request)
+    await start_stream(request, response)
     with contextlib.suppress(
         *REDIS_FAILURES
     ):  # the log went away: end; the client resumes

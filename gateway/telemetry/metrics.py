@@ -1,24 +1,104 @@
 """Prometheus metrics: what operators graph and alert on, per process.
 
-Counters and histograms are updated where things happen (the request pipeline, the
-upstream funnel, the fan-out); states that already exist elsewhere (breaker, upstream
-health, token refreshes, Redis) are read at scrape time by a collector instead of being
-copied. Labels are routes, connections and outcomes only — never a customer, an id or a
-credential — so cardinality stays bounded.
+Counters and histograms are tallied where things happen (the request pipeline, the
+upstream funnel, the fan-out) into plain dicts, and rendered into Prometheus families at
+scrape time: a request costs a dict update, not a client library's locked, validated
+instrument. States that already exist elsewhere (breaker, upstream health, token
+refreshes, Redis) are read at scrape time too, instead of being copied. Labels are
+routes, connections and outcomes only — never a customer, an id or a credential — so
+cardinality stays bounded.
 """
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from typing import Any
+from itertools import accumulate
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 HEALTH_STATES = {"unknown": -1, "down": 0, "up": 1}
+_LE = [repr(float(b)) for b in LATENCY_BUCKETS] + ["+Inf"]  # as `Histogram` labels
+
+
+class Tally:
+    """A counter by label values: a dict entry bumped per event, rendered at scrape time.
+
+    What `prometheus_client.Counter` exposes (`_total` and `_created` per series) for a
+    fraction of its cost per event: no lock (one event loop thread updates and scrapes),
+    no label validation (the label values are routes, connections and outcomes).
+    """
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        """`name` without `_total`, as `Counter` takes it."""
+        self.name, self.documentation, self.labels = name, documentation, labels
+        self.counts: dict[tuple[str, ...], float] = {}
+        self.created: dict[tuple[str, ...], float] = {}
+
+    def inc(self, values: tuple[str, ...]) -> None:
+        """Count one event for these label values."""
+        counts = self.counts
+        if values in counts:
+            counts[values] += 1
+        else:
+            counts[values] = 1
+            self.created[values] = time.time()
+
+    def family(self) -> Metric:
+        """The series as they stand."""
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, count in self.counts.items():
+            family.add_metric(list(values), count, created=self.created[values])
+        return family
+
+
+class Latencies:
+    """A latency histogram by label values (`LATENCY_BUCKETS`), rendered at scrape time."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        """As `Histogram` takes them."""
+        self.name, self.documentation, self.labels = name, documentation, labels
+        # Per series: one count per bucket (the last: above every bound), the sum.
+        self.series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+        self.created: dict[tuple[str, ...], float] = {}
+
+    def observe(self, values: tuple[str, ...], seconds: float) -> None:
+        """Record one duration for these label values."""
+        found = self.series.get(values)
+        if found is None:
+            found = self.series[values] = ([0] * len(_LE), [0.0])
+            self.created[values] = time.time()
+        counts, total = found
+        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # `le`: bounds inclusive
+        total[0] += seconds
+
+    def family(self) -> Metric:
+        """The series as they stand (cumulative buckets, as Prometheus reads them)."""
+        family = HistogramMetricFamily(
+            self.name, self.documentation, labels=self.labels
+        )
+        for values, (counts, total) in self.series.items():
+            family.add_metric(
+                list(values),
+                list(zip(_LE, map(float, accumulate(counts)), strict=True)),
+                total[0],
+            )
+            family.add_sample(
+                self.name + "_created",
+                dict(zip(self.labels, values, strict=True)),
+                self.created[values],
+            )
+        return family
 
 
 class Metrics:
@@ -27,64 +107,51 @@ class Metrics:
     def __init__(self) -> None:
         """Create the instruments."""
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.requests = Counter(
+        self.requests = Tally(
             "gateway_requests",
             "Requests answered, by route and status",
-            ["route", "status"],
-            registry=r,
+            ("route", "status"),
         )
-        self.request_seconds = Histogram(
-            "gateway_request_duration_seconds",
-            "Time to answer, by route",
-            ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self.request_seconds = Latencies(
+            "gateway_request_duration_seconds", "Time to answer, by route", ("route",)
         )
-        self.upstream_calls = Counter(
+        self.upstream_calls = Tally(
             "gateway_upstream_calls",
             "Upstream HTTP calls, by connection and outcome",
-            ["connection", "outcome"],
-            registry=r,
+            ("connection", "outcome"),
         )
-        self.upstream_seconds = Histogram(
+        self.upstream_seconds = Latencies(
             "gateway_upstream_duration_seconds",
             "Upstream call latency, by connection",
-            ["connection"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            ("connection",),
         )
-        self.sources = Counter(
+        self.sources = Tally(
             "gateway_source_outcomes",
             "Per-source results of list requests",
-            ["connection", "status", "from_cache"],
-            registry=r,
+            ("connection", "status", "from_cache"),
         )
+        instruments = (
+            self.requests,
+            self.request_seconds,
+            self.upstream_calls,
+            self.upstream_seconds,
+            self.sources,
+        )
+        self.watch(lambda: [each.family() for each in instruments])
 
-        # Label children by values: `labels()` takes a lock and validates on every call.
-        self._children: dict[tuple[int | str, ...], Any] = {}
-
-    def _child(self, metric: Any, *values: str) -> Any:
-        key: tuple[int | str, ...] = (id(metric), *values)  # metrics live as long
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*values)
-        return child
-
-    def request(self, route: str, status: str, seconds: float) -> None:
+    def request(self, route: str, status: int, seconds: float) -> None:
         """Record one answered request."""
-        self._child(self.requests, route, status).inc()
-        self._child(self.request_seconds, route).observe(seconds)
+        self.requests.inc((route, str(status)))
+        self.request_seconds.observe((route,), seconds)
 
     def source(self, connection: str, status: str, from_cache: bool) -> None:
         """Record one source's part in a list answer."""
-        cached = "true" if from_cache else "false"
-        self._child(self.sources, connection, status, cached).inc()
+        self.sources.inc((connection, status, "true" if from_cache else "false"))
 
     def upstream(self, connection: str, outcome: str, seconds: float) -> None:
         """Record one upstream call (`2xx`, `4xx`, `5xx`, `timeout`, `error`)."""
-        self.upstream_calls.labels(connection, outcome).inc()
-        self.upstream_seconds.labels(connection).observe(seconds)
+        self.upstream_calls.inc((connection, outcome))
+        self.upstream_seconds.observe((connection,), seconds)
 
     def watch(self, collect: Callable[[], Iterable[Metric]]) -> None:
         """Add state read at scrape time."""
