@@ -55,7 +55,7 @@ AUDIT_CURSOR_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
     """The caller, if it holds one of `scopes`; else 403."""
     principal = request[PRINCIPAL]
-    if not principal.scopes & set(scopes):
+    if principal.scopes.isdisjoint(scopes):
         raise ForbiddenError(f"this caller lacks the {' or '.join(scopes)!r} scope")
     return principal
 
@@ -141,7 +141,10 @@ def _list_etag(result: ListResult, include_remote: bool) -> str:
 
 def _send_page(request: web.Request, page: Page) -> web.Response:
     """A page as JSON (its `sources` aged to now), or 304 when the caller has it."""
-    _count(request, page.sources)
+    request[SOURCES_LOG].extend(page.logged)  # as `_count`, prepared by the page
+    count = request.app[METRICS].sources.inc
+    for labels in page.counted:
+        count(labels)
     if page.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
         return web.Response(
             status=304,

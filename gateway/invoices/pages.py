@@ -28,6 +28,7 @@ from typing import TypeAlias
 from gateway import jsoncodec
 from gateway.invoices.listing import ListResult, SourceOutcome, all_complete
 from gateway.state.cache import CachedLoader
+from gateway.telemetry.metrics import source_labels
 
 PageKey: TypeAlias = tuple[str, frozenset[str] | None, frozenset[str] | None]
 """(raw query string, the caller's connections, the caller's customer documents)."""
@@ -41,12 +42,14 @@ class Page:
     """A serialized answer: everything but `sources`, which carries ages, is bytes."""
 
     __slots__ = (
-        "_ages",
+        "_ages_until",
         "_tail",
         "checked",
+        "counted",
         "etag",
         "fresh_until",
         "head",
+        "logged",
         "sources",
         "stamps",
     )
@@ -64,8 +67,13 @@ class Page:
         }
         ends = [s.fresh_until or 0.0 for s in kept]
         self.fresh_until = min(ends) if ends else -math.inf
-        self._ages: tuple[int, ...] | None = None
+        # What a hit logs and counts of its sources (`gateway.api.handlers._count`).
+        self.logged = tuple(f"{s.connection}:{s.status}" for s in sources)
+        self.counted = tuple(
+            source_labels(s.connection, s.status, s.from_cache) for s in sources
+        )
         self._tail = b""
+        self._ages_until = (math.inf, -math.inf)  # the clock span `_tail`'s ages hold
         # When its entries were last found unchanged: (monotonic time, loader.writes).
         self.checked = (-math.inf, -1)
 
@@ -119,13 +127,16 @@ class Page:
 
     def body(self, now: float) -> bytes:
         """The JSON answer, `sources` rendered for `now` (reused within the same ages)."""
-        ages = tuple(
-            -1 if s.fetched_at is None else int(now - s.fetched_at)
-            for s in self.sources
-        )
-        if ages != self._ages:
+        since, until = self._ages_until
+        if not since <= now < until:
             self._tail = jsoncodec.dumps([s.to_dict(now) for s in self.sources]) + b"}"
-            self._ages = ages
+            # Every whole-second age stays the same from `now` until the first ticks.
+            ticks = [
+                s.fetched_at + math.floor(now - s.fetched_at) + 1
+                for s in self.sources
+                if s.fetched_at is not None
+            ]
+            self._ages_until = (now, min(ticks, default=math.inf))
         return self.head + self._tail
 
 

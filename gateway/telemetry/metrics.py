@@ -31,6 +31,11 @@ HEALTH_STATES = {"unknown": -1, "down": 0, "up": 1}
 _LE = [repr(float(b)) for b in LATENCY_BUCKETS] + ["+Inf"]  # as `Histogram` labels
 
 
+def source_labels(connection: str, status: str, from_cache: bool) -> tuple[str, ...]:
+    """A source outcome's label values (`Metrics.sources`)."""
+    return (connection, status, "true" if from_cache else "false")
+
+
 class Tally:
     """A counter by label values: a dict entry bumped per event, rendered at scrape time.
 
@@ -146,7 +151,7 @@ class Metrics:
 
     def source(self, connection: str, status: str, from_cache: bool) -> None:
         """Record one source's part in a list answer."""
-        self.sources.inc((connection, status, "true" if from_cache else "false"))
+        self.sources.inc(source_labels(connection, status, from_cache))
 
     def upstream(self, connection: str, outcome: str, seconds: float) -> None:
         """Record one upstream call (`2xx`, `4xx`, `5xx`, `timeout`, `error`)."""
