@@ -4,8 +4,8 @@ The redaction processor blanks any event key that names a credential, whatever l
 it, as a last line of defence behind the habit of never logging secrets at all. Records
 of the standard `logging` module (aiohttp's and asyncio's own) are routed through the
 same pipeline, scrubbed and rate-limited (`gateway.telemetry.stdlog`). JSON lines reach
-the file once per event-loop turn (one write for all the requests a turn answered), and
-at once for warnings and errors or outside a running loop.
+the file in batches, within `FLUSH_S` (one write for all the requests answered since),
+and at once for warnings and errors or outside a running loop.
 
 The access line, one per request, skips the processor chain when logs are JSON lines
 (`access`): the same processors' work (context variables, level, UTC timestamp,
@@ -17,9 +17,12 @@ structlog like any other event.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import contextvars
 import datetime as dt
 import functools
+import io
 import logging
 import re
 import sys
@@ -67,36 +70,48 @@ def where_it_failed(err: BaseException, frames: int = 6) -> dict[str, Any]:
     }
 
 
-class TurnFlushedLogger:
-    """structlog's byte-line logger, flushing once per event-loop turn.
+FLUSH_S = 0.05  # how long an info line may wait in the buffer, at most
+LOG_BUFFER_BYTES = 64 * 1024  # written out when full, even before `FLUSH_S`
 
-    A busy server logs one line per request and answers many requests per turn of its
-    loop: one `write(2)` for all of them instead of one each. Warnings and errors, and
-    lines logged outside a running loop (start-up, threads), are flushed at once.
+
+class BatchedLogger:
+    """structlog's byte-line logger, flushing at most every `FLUSH_S` on a running loop.
+
+    A busy server logs one line per request: one `write(2)` for all the lines of the
+    last `FLUSH_S` (or of a full buffer) instead of one each. Warnings and errors, and
+    lines logged outside a running loop (start-up, threads with no loop pending), are
+    flushed at once, after whatever is buffered; so is everything at exit.
     """
 
     def __init__(self, file: BinaryIO) -> None:
         """Write to `file` (a buffered binary stream such as `sys.stderr.buffer`)."""
         self._file = file
         self._lock = threading.Lock()
-        self._pending: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
 
     def msg(self, message: bytes) -> None:
-        """Buffer a line; flush at the end of this loop turn."""
+        """Buffer a line; flushed within `FLUSH_S`."""
         self.line(message + b"\n")
 
     def line(self, line: bytes) -> None:
         """`msg` for a line that already ends in a newline."""
         with self._lock:
             self._file.write(line)
+            pending = self._timer_loop
+            if (
+                self._timer is not None
+                and pending is not None
+                and not pending.is_closed()
+            ):
+                return  # a flush is due soon (not on a loop gone with its timer)
             try:
-                loop = asyncio.get_running_loop()
+                loop = asyncio.get_running_loop()  # (a `getpid(2)`: once per flush)
             except RuntimeError:
                 self._file.flush()
                 return
-            if self._pending is not loop:  # none pending, or on a loop that is gone
-                self._pending = loop
-                loop.call_soon(self.flush)
+            self._timer_loop = loop
+            self._timer = loop.call_later(FLUSH_S, self.flush)
 
     def urgent(self, message: bytes) -> None:
         """Write a line and flush now, with whatever is buffered before it."""
@@ -107,7 +122,9 @@ class TurnFlushedLogger:
     def flush(self) -> None:
         """Write out what is buffered."""
         with self._lock:
-            self._pending = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._file.flush()
 
     debug = info = log = msg
@@ -120,7 +137,7 @@ class _AccessLine:
     __slots__ = ("chain", "factory", "lines", "wrapper")
 
     def __init__(self) -> None:
-        self.lines: TurnFlushedLogger | None = None
+        self.lines: BatchedLogger | None = None
         self.chain: tuple[Any, ...] = ()  # the processors `lines` belongs to
         self.wrapper: Any = None  # and the level filter
         self.factory: Any = None  # and the logger factory
@@ -205,6 +222,30 @@ def access(
     lines.line(orjson.dumps(fields, default=repr, option=_ACCESS_OPTIONS))
 
 
+_CURRENT: list[BatchedLogger] = []  # the JSON lines' logger now configured
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """What the last `FLUSH_S` logged is written at exit too."""
+    for lines in _CURRENT:
+        with contextlib.suppress(ValueError, OSError):  # closed, or the pipe is gone
+            lines.flush()
+
+
+def _buffered(stream: BinaryIO) -> BinaryIO:
+    """`stream` with a buffer: `sys.stderr.buffer` is often a raw file (a write each).
+
+    The buffer never closes the file under it (`closefd=False`): a configuration
+    replaced later must not close the process's stderr when it is collected.
+    """
+    if isinstance(stream, io.FileIO):
+        return open(
+            stream.fileno(), "wb", buffering=LOG_BUFFER_BYTES, closefd=False
+        )
+    return stream
+
+
 def configure_logging(
     fmt: str = "auto", level: str = "info", stream: BinaryIO | None = None
 ) -> None:
@@ -225,7 +266,8 @@ def configure_logging(
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        lines = TurnFlushedLogger(stream or sys.stderr.buffer)
+        lines = BatchedLogger(_buffered(stream or sys.stderr.buffer))
+        _CURRENT[:] = [lines]
         factory: Any = lambda *_: lines  # noqa: E731 - one logger: one buffer, one order
         fast = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
     else:
