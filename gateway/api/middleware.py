@@ -33,6 +33,7 @@ from gateway.api.deadlines import (
     BACKSTOP_GRACE_S,
     BACKSTOPS,
     DEADLINE,
+    DEADLINE_HEADER,
     overran,
     request_deadline,
 )
@@ -49,6 +50,7 @@ from gateway.api.state import (
     STREAMING,
 )
 from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
+from gateway.config.settings import CorsSettings
 from gateway.errors import GatewayError, NotYoursError, RateLimitedError
 from gateway.invoices.principal import Principal
 from gateway.telemetry import audit, logs
@@ -80,11 +82,26 @@ def stamp(request: web.Request, response: web.StreamResponse) -> None:
     stamps whatever the handler returns; a handler that sends its head itself (a
     stream) does it through `start_stream`.
     """
-    request_id = request.get(REQUEST_ID_KEY)
+    _stamp(
+        request,
+        response,
+        request.get(REQUEST_ID_KEY),
+        request.app[SETTINGS].cors,
+        request.get(RATE_HEADERS),
+    )
+
+
+def _stamp(
+    request: web.Request,
+    response: web.StreamResponse,
+    request_id: str | None,
+    cors_settings: CorsSettings | None,
+    rate: dict[str, str] | None,
+) -> None:
     if request_id is not None:
         response.headers[REQUEST_ID] = request_id
-    cors.stamp(request, response, request.app[SETTINGS].cors)
-    rate = request.get(RATE_HEADERS)
+    if cors_settings is not None:
+        cors.stamp(request, response, cors_settings)
     if rate:
         response.headers.update(rate)
 
@@ -147,32 +164,39 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
     bound = logs.REQUEST_ID.set(request_id)
     started = time.monotonic()
-    request[SOURCES_LOG] = []
+    sources_log: list[str] = []
+    request[SOURCES_LOG] = sources_log
     request[REQUEST_ID_KEY] = request_id
     app = request.app
+    settings = app[SETTINGS]
     api = request.path.startswith("/v1/")
+    principal: Principal | None = None
     denied_reason: str | None = None
     try:  # (each step's own coroutine would cost a frame per request)
         if cors.is_preflight(request):
-            response: web.StreamResponse = cors.preflight(request, app[SETTINGS].cors)
+            response: web.StreamResponse = cors.preflight(request, settings.cors)
         else:
             if api:  # an API key without a budget is known at once: no coroutine
                 found = app[AUTHENTICATOR].api_key(
                     request.headers.get(hdrs.AUTHORIZATION, "")
                 )
                 if type(found) is Principal and found.limit is None:
-                    request[PRINCIPAL] = found
+                    request[PRINCIPAL] = principal = found
                 else:
-                    await _admit(request, found)
+                    principal = await _admit(request, found)
             refused = (
-                await read_body_in_time(request, app[SETTINGS].body_timeout_s)
+                await read_body_in_time(request, settings.body_timeout_s)
                 if request.body_exists
                 else None
             )
             if refused is not None:
                 response = refused
             else:
-                seconds = request_deadline(request)  # a bad X-Deadline-Ms: 400
+                seconds = (  # a bad X-Deadline-Ms: 400
+                    request_deadline(request)
+                    if DEADLINE_HEADER in request.headers
+                    else settings.request_timeout_s
+                )
                 quick = AT_ONCE.get(handler)
                 answer = quick(request) if quick is not None else None
                 response = (
@@ -182,9 +206,13 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                 )
     except Exception as err:  # noqa: BLE001 - every error becomes an answer
         response, denied_reason = _answer_error(request, err, request_id)
+        principal = request.get(PRINCIPAL)  # a caller refused its budget is known
+    limited = principal is not None and principal.limit is not None
     if not response.prepared:
-        stamp(request, response)
-    denied_reason = _account(request, response, started, denied_reason)
+        rate = request.get(RATE_HEADERS) if limited else None
+        _stamp(request, response, request_id, settings.cors, rate)
+    by_status = _account(request, response, started, principal, sources_log)
+    denied_reason = denied_reason or by_status
     if api and (denied_reason is not None or request.method in WRITES):
         await _audit(request, response, denied_reason, request_id)
     logs.REQUEST_ID.reset(bound)
@@ -215,26 +243,25 @@ def _account(
     request: web.Request,
     response: web.StreamResponse,
     started: float,
-    denied_reason: str | None,
+    principal: Principal | None,
+    sources_log: list[str],
 ) -> str | None:
-    """Metrics and the access line for an answered request; its denial reason, if any."""
+    """Metrics and the access line for an answered request; its denial, by its status."""
     route = request.match_info.route.resource
-    principal = request.get(PRINCIPAL)
+    canonical = None if route is None else route.canonical
     elapsed = time.monotonic() - started
     status = response.status
     # unknown paths: one bounded label
-    request.app[METRICS].request(
-        route.canonical if route else "unmatched", status, elapsed
-    )
+    request.app[METRICS].request(canonical or "unmatched", status, elapsed)
     logs.access(
         request.method,
-        route.canonical if route else request.path,
+        canonical or request.path,
         status,
         round(elapsed * 1000, 1),
-        principal.name if principal else None,
-        request[SOURCES_LOG] or None,
+        None if principal is None else principal.name,
+        sources_log or None,
     )
-    return denied_reason or DENIED.get(status)
+    return DENIED.get(status)
 
 
 def _answer_error(

@@ -156,6 +156,7 @@ _ACCESS_FIELDS = frozenset(
         "request_id",
     }
 )
+_OWN_FIELDS = 7  # `access`'s arguments and the event, before context variables
 _UTC = dt.UTC
 # `2026-12-01T21:00:00.123456Z`, no fraction at 0 µs: TimeStamper's isoformat exactly.
 _ACCESS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
@@ -213,10 +214,11 @@ def access(
         return
     fields["event"] = "request"
     structlog.contextvars.merge_contextvars(None, "info", fields)
+    if len(fields) > _OWN_FIELDS:  # something bound more: as `redact`
+        for key in fields:
+            if key not in _ACCESS_FIELDS and _names_secret(key):
+                fields[key] = "[redacted]"
     add_request_id(None, "info", fields)
-    for key in fields:  # as `redact`, skipping the names known to be no credential's
-        if key not in _ACCESS_FIELDS and _names_secret(key):
-            fields[key] = "[redacted]"
     fields["level"] = "info"
     fields["timestamp"] = dt.datetime.now(tz=_UTC)  # as TimeStamper's, by OPT_UTC_Z
     lines.line(orjson.dumps(fields, default=repr, option=_ACCESS_OPTIONS))
@@ -240,9 +242,7 @@ def _buffered(stream: BinaryIO) -> BinaryIO:
     replaced later must not close the process's stderr when it is collected.
     """
     if isinstance(stream, io.FileIO):
-        return open(
-            stream.fileno(), "wb", buffering=LOG_BUFFER_BYTES, closefd=False
-        )
+        return open(stream.fileno(), "wb", buffering=LOG_BUFFER_BYTES, closefd=False)
     return stream
 
 
