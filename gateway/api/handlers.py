@@ -19,14 +19,14 @@ from gateway.api.params import LIST_PARAMS, SUMMARY_PARAMS, parse_list_request
 from gateway.api.state import (
     AUDIT,
     CACHE_BACKEND,
+    CALL,
     METRICS,
-    PRINCIPAL,
     SERVICE,
     SETTINGS,
-    SOURCES_LOG,
     TOKENS,
 )
 from gateway.errors import (
+    AuthenticationError,
     FieldError,
     ForbiddenError,
     InvalidRequestError,
@@ -45,6 +45,7 @@ from gateway.invoices.principal import Principal
 from gateway.invoices.summary import summarize
 from gateway.state.redis_cache import RedisCache
 from gateway.telemetry.audit import RedisAuditTrail
+from gateway.telemetry.metrics import Metrics
 
 READ_SCOPE = ("invoices:read",)
 AUDIT_SCOPE = ("audit:read",)
@@ -54,7 +55,9 @@ AUDIT_CURSOR_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
     """The caller, if it holds one of `scopes`; else 403."""
-    principal = request[PRINCIPAL]
+    principal = request[CALL].principal
+    if principal is None:  # not through the pipeline's `/v1/` authentication
+        raise AuthenticationError("this route needs a caller")
     if principal.scopes.isdisjoint(scopes):
         raise ForbiddenError(f"this caller lacks the {' or '.join(scopes)!r} scope")
     return principal
@@ -101,7 +104,7 @@ def _list_request(
 
 def _count(request: web.Request, outcomes: Sequence[SourceOutcome]) -> None:
     """Put the sources' outcomes in the request's log line and the metrics."""
-    request[SOURCES_LOG].extend(f"{s.connection}:{s.status}" for s in outcomes)
+    request[CALL].sources.extend(f"{s.connection}:{s.status}" for s in outcomes)
     metrics = request.app[METRICS]
     for s in outcomes:
         metrics.source(s.connection, s.status, s.from_cache)
@@ -139,10 +142,10 @@ def _list_etag(result: ListResult, include_remote: bool) -> str:
     )
 
 
-def _send_page(request: web.Request, page: Page) -> web.Response:
+def _send_page(request: web.Request, page: Page, metrics: Metrics) -> web.Response:
     """A page as JSON (its `sources` aged to now), or 304 when the caller has it."""
-    request[SOURCES_LOG].extend(page.logged)  # as `_count`, prepared by the page
-    count = request.app[METRICS].sources.inc
+    request[CALL].sources.extend(page.logged)  # as `_count`, prepared by the page
+    count = metrics.sources.inc
     for labels in page.counted:
         count(labels)
     if page.etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
@@ -173,8 +176,9 @@ def cached_page(request: web.Request) -> web.Response | None:
     principal = require_scope(request, READ_SCOPE)
     if no_cache(request):
         return None
-    page = request.app[SERVICE].pages.find_checked(_page_key(request, principal))
-    return None if page is None else _send_page(request, page)
+    app = request.app
+    page = app[SERVICE].pages.find_checked(_page_key(request, principal))
+    return None if page is None else _send_page(request, page, app[METRICS])
 
 
 @answers_at_once(cached_page)
@@ -200,7 +204,7 @@ async def list_invoices(request: web.Request) -> web.Response:
             _list_etag(result, list_request.include_remote),
         )
         service.pages.keep(key, page)
-    return _send_page(request, page)
+    return _send_page(request, page, request.app[METRICS])
 
 
 async def invoice_summary(request: web.Request) -> web.Response:

@@ -41,15 +41,13 @@ from gateway.api.serverlimits import read_body_in_time
 from gateway.api.state import (
     AUDIT,
     AUTHENTICATOR,
+    CALL,
     CALLER_LIMITER,
     METRICS,
-    PRINCIPAL,
-    RATE_HEADERS,
     SETTINGS,
-    SOURCES_LOG,
     STREAMING,
+    Call,
 )
-from gateway.api.state import REQUEST_ID as REQUEST_ID_KEY
 from gateway.config.settings import CorsSettings
 from gateway.errors import GatewayError, NotYoursError, RateLimitedError
 from gateway.invoices.principal import Principal
@@ -82,12 +80,13 @@ def stamp(request: web.Request, response: web.StreamResponse) -> None:
     stamps whatever the handler returns; a handler that sends its head itself (a
     stream) does it through `start_stream`.
     """
+    call = request[CALL]
     _stamp(
         request,
         response,
-        request.get(REQUEST_ID_KEY),
+        call.request_id,
         request.app[SETTINGS].cors,
-        request.get(RATE_HEADERS),
+        call.rate_headers,
     )
 
 
@@ -146,12 +145,13 @@ async def _admit(request: web.Request, found: Principal | str) -> Principal:
         if isinstance(found, Principal)
         else await request.app[AUTHENTICATOR].verify(found)
     )
-    request[PRINCIPAL] = principal
+    call = request[CALL]
+    call.principal = principal
     if principal.limit is not None:
         verdict = await request.app[CALLER_LIMITER].charge(
             principal.name, principal.limit
         )
-        request[RATE_HEADERS] = verdict.headers()
+        call.rate_headers = verdict.headers()
         if not verdict.allowed:
             raise RateLimitedError(verdict.retry_after_s)
     return principal
@@ -164,9 +164,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
     bound = logs.REQUEST_ID.set(request_id)
     started = time.monotonic()
-    sources_log: list[str] = []
-    request[SOURCES_LOG] = sources_log
-    request[REQUEST_ID_KEY] = request_id
+    request[CALL] = call = Call(request_id)
     app = request.app
     settings = app[SETTINGS]
     api = request.path.startswith("/v1/")
@@ -181,7 +179,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                     request.headers.get(hdrs.AUTHORIZATION, "")
                 )
                 if type(found) is Principal and found.limit is None:
-                    request[PRINCIPAL] = principal = found
+                    call.principal = principal = found
                 else:
                     principal = await _admit(request, found)
             refused = (
@@ -206,12 +204,10 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                 )
     except Exception as err:  # noqa: BLE001 - every error becomes an answer
         response, denied_reason = _answer_error(request, err, request_id)
-        principal = request.get(PRINCIPAL)  # a caller refused its budget is known
-    limited = principal is not None and principal.limit is not None
+        principal = call.principal  # a caller refused its budget is known
     if not response.prepared:
-        rate = request.get(RATE_HEADERS) if limited else None
-        _stamp(request, response, request_id, settings.cors, rate)
-    by_status = _account(request, response, started, principal, sources_log)
+        _stamp(request, response, request_id, settings.cors, call.rate_headers)
+    by_status = _account(request, response, started, principal, call.sources)
     denied_reason = denied_reason or by_status
     if api and (denied_reason is not None or request.method in WRITES):
         await _audit(request, response, denied_reason, request_id)
@@ -300,7 +296,7 @@ async def _audit(
     request_id: str,
 ) -> None:
     """One audit event for a write or a denied access."""
-    principal = request.get(PRINCIPAL)
+    principal = request[CALL].principal
     route = request.match_info.route.resource
     info = request.match_info
     if denied_reason is not None:

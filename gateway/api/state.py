@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from gateway.api.auth import Authenticator
@@ -27,8 +25,23 @@ CALLER_LIMITER = web.AppKey("caller_limiter", CallerLimiter)
 AUDIT = web.AppKey("audit", AuditTrail)
 
 METRICS = web.AppKey("metrics", Metrics)
-PRINCIPAL = web.RequestKey("principal", Principal)
-REQUEST_ID = web.RequestKey("request_id", str)
-SOURCES_LOG = web.RequestKey("sources_log", list[Any])
-RATE_HEADERS = web.RequestKey("rate_headers", dict[str, str])
+
+
+class Call:
+    """What the request pipeline knows of the request it is answering.
+
+    One request slot for all of it (each `request[key] = ...` costs an ABC check).
+    """
+
+    __slots__ = ("principal", "rate_headers", "request_id", "sources")
+
+    def __init__(self, request_id: str) -> None:
+        """A request just arrived, known by its id."""
+        self.request_id = request_id
+        self.principal: Principal | None = None  # once authenticated (`/v1/` routes)
+        self.rate_headers: dict[str, str] | None = None  # the caller's budget, if any
+        self.sources: list[str] = []  # `connection:status` per source, for the log
+
+
+CALL = web.RequestKey("call", Call)
 STREAMING = web.RequestKey("streaming", web.StreamResponse)
