@@ -90,26 +90,48 @@ def demo_config(
             "rate_limit = { requests = 600, window_s = 60 }\n"
         )
     for up, base_url in upstreams:
-        cid = up.connection_id
         parts.append(
-            f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
-            f"cache_fresh_s = 30\nsync_interval_s = {DEMO_SYNC_S}"
+            connection_toml(
+                up,
+                base_url,
+                f"cache_fresh_s = 30\nsync_interval_s = {DEMO_SYNC_S}",
+                env,
+            )
         )
-        if up.currency:
-            parts.append(f'currency = "{up.currency}"')
-        if up.rate_limit:
-            parts.append(f"rate_limit_requests = {up.rate_limit[0]}")
-            parts.append(f"rate_limit_window_s = {up.rate_limit[1]}")
-        parts.append(f"[connections.{cid}.secrets]")
-        for name, value in up.secrets.items():
-            var = f"DEMO_{cid}_{name}".upper().replace("-", "_")
-            env[var] = value
-            parts.append(f'{name} = "{var}"')
-        if up.options:
-            parts.append(f"[connections.{cid}.options]")
-            parts.extend(f"{k} = {_toml(v, base_url)}" for k, v in up.options.items())
-        parts.append("")
     return "\n".join(parts), env
+
+
+def connection_toml(
+    up: DemoUpstream,
+    base_url: str,
+    settings: str,
+    env: dict[str, str],
+    env_prefix: str = "DEMO",
+) -> str:
+    """A simulator's connection in a connections file, its own `settings` lines added.
+
+    Its secrets go into `env`, under names the file refers to, as a deployment's would.
+    """
+    cid = up.connection_id
+    parts = [
+        f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
+        + settings
+    ]
+    if up.currency:
+        parts.append(f'currency = "{up.currency}"')
+    if up.rate_limit:
+        parts.append(f"rate_limit_requests = {up.rate_limit[0]}")
+        parts.append(f"rate_limit_window_s = {up.rate_limit[1]}")
+    parts.append(f"[connections.{cid}.secrets]")
+    for name, value in up.secrets.items():
+        var = f"{env_prefix}_{cid}_{name}".upper().replace("-", "_")
+        env[var] = value
+        parts.append(f'{name} = "{var}"')
+    if up.options:
+        parts.append(f"[connections.{cid}.options]")
+        parts.extend(f"{k} = {_toml(v, base_url)}" for k, v in up.options.items())
+    parts.append("")
+    return "\n".join(parts)
 
 
 def _toml(value: object, base_url: str) -> str:

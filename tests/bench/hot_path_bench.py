@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -66,7 +67,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
 
-from gateway.cli.demo import DEMO_CUSTOMER
+from gateway.cli.demo import DEMO_CUSTOMER, connection_toml
 from tests.support import API_KEY, CURSOR_SECRET, RedisProcess, free_port_pair
 
 PATH = f"/v1/invoices?customer_document={DEMO_CUSTOMER}&limit=5"
@@ -142,20 +143,6 @@ class Upstreams:
         return next(url for up, url in self.connections if up.provider == provider)
 
 
-def _toml(value: object, base_url: str) -> str:
-    """A TOML value: strings (with `{base_url}` filled in), ints, lists, inline tables."""
-    if isinstance(value, str):
-        return json.dumps(value.replace("{base_url}", base_url))
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v, base_url) for v in value) + "]"
-    if isinstance(value, dict):
-        pairs = (
-            f"{json.dumps(str(k))} = {_toml(v, base_url)}" for k, v in value.items()
-        )
-        return "{ " + ", ".join(pairs) + " }"
-    return json.dumps(value)
-
-
 def _gateway_env(
     workdir: Path, name: str, upstreams: Upstreams, redis_url: str | None
 ) -> dict[str, str]:
@@ -169,28 +156,14 @@ def _gateway_env(
     api_key = f'name = "bench"\nsha256 = "{key_hash}"\nscopes = ["invoices:read"]\n'
     parts = [f"[[api_keys]]\n{api_key}"]
     for up, base_url in upstreams.connections:
-        cid = up.connection_id
-        parts.append(
-            f'[connections.{cid}]\nprovider = "{up.provider}"\nbase_url = "{base_url}"\n'
-            f"cache_fresh_s = {FRESH_S}\ncache_stale_s = {FRESH_S}"
-        )
-        if up.currency:
-            parts.append(f'currency = "{up.currency}"')
-        if up.rate_limit:
-            parts.append(f"rate_limit_requests = {up.rate_limit[0]}")
-            parts.append(f"rate_limit_window_s = {up.rate_limit[1]}")
-        parts.append(f"[connections.{cid}.secrets]")
-        secrets = dict(up.secrets)
-        if "refresh_token" in secrets:
-            secrets["refresh_token"] = upstreams.consent()
-        for key, value in secrets.items():
-            var = f"BENCH_{cid}_{key}".upper().replace("-", "_")
-            env[var] = value
-            parts.append(f'{key} = "{var}"')
-        if up.options:
-            parts.append(f"[connections.{cid}.options]")
-            parts.extend(f"{k} = {_toml(v, base_url)}" for k, v in up.options.items())
-        parts.append("")
+        if (
+            "refresh_token" in up.secrets
+        ):  # its own consent: a refresh token is one-time
+            up = dataclasses.replace(  # noqa: PLW2901 - this consumer's copy
+                up, secrets={**up.secrets, "refresh_token": upstreams.consent()}
+            )
+        settings = f"cache_fresh_s = {FRESH_S}\ncache_stale_s = {FRESH_S}"
+        parts.append(connection_toml(up, base_url, settings, env, "BENCH"))
     conf = workdir / f"{name}.toml"
     conf.write_text("\n".join(parts), encoding="utf-8")
     env = {
