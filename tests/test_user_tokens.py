@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from gateway.api import auth
 from gateway.api.jwks import JwksKeys
 from gateway.config.settings import Secret
 from tests.jwt_support import (
@@ -295,3 +296,62 @@ async def test_symmetric_keys_in_a_jwks_are_ignored(jwks):
     async with session:
         assert await keys.key("shared") is None
         assert await keys.key(RSA.kid) is not None
+
+
+async def test_a_verified_token_is_not_checked_again_on_every_request(
+    client, monkeypatch
+):
+    """Repeated requests with one token cost one signature check; another token, its own."""
+    checks: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args, **kwargs):
+        checks.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    token = mint(ED, DOC)
+    for _ in range(3):
+        assert (await _list(client, token)).status == 200
+    assert len(checks) == 1
+    assert (await _list(client, mint(ED, DOC, sub="other"))).status == 200
+    assert len(checks) == 2
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(
+    gateway_factory, hubsoft_url, jwks
+):
+    """Remembering a verified token never outlives its `exp` (plus the issuer's leeway)."""
+    settings = make_settings(
+        hubsoft_connection(hubsoft_url), jwt_issuers=(issuer(jwks.url, leeway_s=0.0),)
+    )
+    client = await gateway_factory(settings)
+    exp = int(time.time()) + 2
+    token = mint(ED, DOC, exp=exp)
+    assert (await _list(client, token)).status == 200
+    assert (await _list(client, token)).status == 200  # remembered
+    await asyncio.sleep(exp - time.time() + 0.2)
+    resp = await _list(client, token)
+    assert resp.status == 401
+    assert "expired" in (await resp.json())["detail"]
+
+
+async def test_remembered_tokens_are_bounded(client, monkeypatch):
+    """Past the bound the oldest remembered token goes, and is checked again."""
+    monkeypatch.setattr(auth, "MAX_CACHED_USERS", 2)
+    checks: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args, **kwargs):
+        checks.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    tokens = [mint(ED, DOC, sub=f"user-{n}") for n in range(3)]
+    for token in tokens:
+        assert (await _list(client, token)).status == 200
+    for token in tokens[1:]:  # the newest two are remembered
+        assert (await _list(client, token)).status == 200
+    assert len(checks) == 3
+    assert (await _list(client, tokens[0])).status == 200
+    assert checks[-1] == tokens[0]

@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +42,8 @@ MAX_TOKEN_LEN = 8192
 CREDENTIAL_RE = re.compile(r"[\x21-\x7e]{1,%d}" % (2 * MAX_TOKEN_LEN))  # noqa: UP031
 MAX_DOCUMENTS = 20
 MAX_SUBJECT_LEN = 255  # a subject names the caller in logs, audit and its budget
+USER_CACHE_S = 60.0  # a verified token is taken on trust this long at most
+MAX_CACHED_USERS = 10_000  # verified tokens remembered (about 200 bytes each)
 KEY_TYPES = {  # the JWK key type each asymmetric algorithm needs
     "RS256": "RSA",
     "RS384": "RSA",
@@ -66,6 +70,7 @@ class Authenticator:
         api_keys: tuple[ApiKey, ...],
         issuers: tuple[JwtIssuer, ...],
         session: Callable[[], aiohttp.ClientSession] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Index the keys by hash and the issuers by `iss`; read any JWKS files."""
         # Each key's caller, built once: a key's principal never changes.
@@ -84,13 +89,16 @@ class Authenticator:
             )
             for iss in issuers
         }
+        # Tokens verified lately, by their SHA-256: (their caller, valid until, epoch).
+        self._users: dict[str, tuple[Principal, float]] = {}
+        self._clock = clock
 
     def api_key(self, authorization: str) -> Principal | str:
-        """The caller of an API key, at once; else the bearer credential to verify.
+        """The caller of an API key or of a token verified lately, at once.
 
-        Raises `AuthenticationError` when the header holds no usable bearer credential.
-        A credential that is no known key is returned for `authenticate` (a JWT needs
-        its issuer's keys, which may have to be fetched).
+        Else the bearer credential, for `verify` (a JWT needs its issuer's keys, which
+        may have to be fetched). Raises `AuthenticationError` when the header holds no
+        usable bearer credential.
         """
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
@@ -105,6 +113,10 @@ class Authenticator:
         for known, principal in self._keys.items():  # every one: constant time
             if hmac.compare_digest(known, digest):
                 found = principal
+        if found is credential and self._users:
+            user = self._users.get(digest)
+            if user is not None and self._clock() < user[1]:
+                return user[0]
         return found
 
     async def authenticate(self, authorization: str) -> Principal:
@@ -118,8 +130,26 @@ class Authenticator:
             return await self._user(credential)
         raise AuthenticationError("unknown API key")
 
+    def _remember(self, token: str, principal: Principal, until: float) -> None:
+        """Keep a verified token's caller until `until` (at most `USER_CACHE_S` on)."""
+        users = self._users
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if digest not in users and len(users) >= MAX_CACHED_USERS:
+            now = self._clock()
+            for gone in [d for d, (_, end) in users.items() if end <= now]:
+                del users[gone]
+            if len(users) >= MAX_CACHED_USERS:  # all live: the oldest goes
+                del users[next(iter(users))]
+        users[digest] = (principal, min(until, self._clock() + USER_CACHE_S))
+
     async def _user(self, token: str) -> Principal:
-        """Verify an end-user token; every failure is the same 401 (expired or invalid)."""
+        """Verify an end-user token; every failure is the same 401 (expired or invalid).
+
+        A verified token's caller is remembered until the token would be refused as
+        expired (`exp` plus the issuer's leeway), `USER_CACHE_S` at most: a page hit
+        for an end user costs no signature check, and a key withdrawn from the
+        issuer's JWKS stops being honoured within that time.
+        """
         try:
             issuer, claims = await self._verified(token)
         except ExpiredSignatureError as err:
@@ -137,7 +167,7 @@ class Authenticator:
             log.info("token_refused", reason="unusable sub")
             raise _invalid()
         name = f"{issuer.name}:{subject}"
-        return Principal(
+        principal = Principal(
             name,
             _scopes(issuer, claims),
             issuer.connections,
@@ -145,6 +175,14 @@ class Authenticator:
             kind="user",
             limit=issuer.rate_limit,
         )
+        exp = claims.get("exp")
+        until = (  # PyJWT refuses a token `leeway` after its `exp`
+            exp + issuer.leeway_s
+            if isinstance(exp, int | float) and not isinstance(exp, bool)
+            else math.inf
+        )
+        self._remember(token, principal, until)
+        return principal
 
     async def _verified(self, token: str) -> tuple[JwtIssuer, dict[str, Any]]:
         if len(token) > MAX_TOKEN_LEN:

@@ -2,8 +2,9 @@
 
 Run: .venv/bin/python -m tests.bench.auth_bench [iterations]
 Prints the time to authenticate one request: an API key, and a JWT per algorithm (RS256,
-ES256, EdDSA; keys already fetched), and the time to charge one caller budget in memory
-and in a real Redis (one Lua round trip; needs `redis-server` on PATH).
+ES256, EdDSA; keys already fetched) the first time it is seen and when seen again
+(remembered: `gateway.api.auth.USER_CACHE_S`), and the time to charge one caller budget
+in memory and in a real Redis (one Lua round trip; needs `redis-server` on PATH).
 """
 
 from __future__ import annotations
@@ -44,10 +45,17 @@ async def main(n: int) -> None:
         print(f"authenticate, {n} calls each (µs per request):")
         us = await per_call_us(lambda: auth.authenticate(f"Bearer {API_KEY}"), n)
         print(f"  API key   {us:8.1f}")
+        print("  a token    first seen (signature checked)   seen again (remembered)")
         for key in keys:
+            fresh = iter([mint(key, "12345678909", sub=f"u{i}") for i in range(n)])
+            first = await per_call_us(
+                lambda f=fresh: auth.authenticate(f"Bearer {next(f)}"), n
+            )
             token = mint(key, "12345678909")
-            us = await per_call_us(lambda t=token: auth.authenticate(f"Bearer {t}"), n)
-            print(f"  {key.alg:<8}  {us:8.1f}")
+            again = await per_call_us(
+                lambda t=token: auth.authenticate(f"Bearer {t}"), n
+            )
+            print(f"  {key.alg:<8}  {first:8.1f}                          {again:8.1f}")
     limit = CallerLimit(10**9, 60.0)
     memory = MemoryCallerLimiter()
     print(f"charge a caller budget, {n} calls (µs per request):")
