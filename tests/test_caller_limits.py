@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
-from gateway.api.limits import MemoryCallerLimiter
+from gateway.api.limits import MemoryCallerLimiter, RedisCallerLimiter
 from gateway.config.settings import CallerLimit, Secret
+from gateway.state.redis_cache import RedisHealth
+from gateway.state.redis_client import close_redis, connect_redis
 from tests.jwt_support import JwksServer, issuer, mint, rsa_key
 from tests.support import (
     AUTH,
@@ -144,3 +147,25 @@ async def test_redis_outage_falls_back_to_a_local_budget(
     redis_server.stop()
     statuses = [(await client.get(LIST, headers=AUTH)).status for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+@pytest.mark.parametrize("requests", [1_000_000, 10**9], ids=["1M", "1G"])
+async def test_redis_budget_counts_a_large_budget_exactly(redis_server, requests):
+    """Tiny emission intervals at today's epoch: counted down, Redis never "down"."""
+    client = connect_redis(redis_server.url, cluster=False)
+    health = RedisHealth()
+    clock = FakeClock(1_796_531_000.123)  # an epoch time: where float precision bites
+    limiter = RedisCallerLimiter(client, health, MemoryCallerLimiter(clock), clock)
+    limit = CallerLimit(requests, 60.0)
+    try:
+        verdicts = [await limiter.charge("big", limit) for _ in range(5)]
+    finally:
+        await close_redis(client)
+    assert health.state != "down"  # (a 0 ms expiry was a Redis error: "down")
+    assert all(v.allowed for v in verdicts)
+    counted = [v.remaining for v in verdicts]
+    if requests <= 1_000_000:  # 60 µs intervals: kept to a double's step (~0.2 µs)
+        assert all(a - b == 1 for a, b in itertools.pairwise(counted))
+        assert abs(counted[0] - (requests - 1)) <= 1
+    else:  # 60 ns per request: below that step, the budget is as good as unlimited
+        assert all(requests - 5 <= r <= requests for r in counted)

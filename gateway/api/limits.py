@@ -36,8 +36,9 @@ local new = tat + t
 if new - now > w then
   return {'0', '0', tostring(tat - now), tostring(new - now - w)}
 end
-redis.call('set', KEYS[1], tostring(new), 'px', math.ceil((new - now) * 1000))
-return {'1', tostring(math.floor((w - (new - now)) / t)), tostring(new - now), '0'}
+redis.call('set', KEYS[1], string.format('%.17g', new), 'px',
+  math.max(1, math.ceil((new - now) * 1000)))
+return {'1', tostring(math.floor((w - (new - now)) / t + 1e-6)), tostring(new - now), '0'}
 """,
     keys=1,
 )
@@ -88,7 +89,8 @@ def _verdict(limit: CallerLimit, tat: float, now: float) -> tuple[Verdict, float
             reset_s=tat - now,
             retry_after_s=late,
         ), tat
-    remaining = math.floor((limit.window_s - (new - now)) / interval)
+    # (+1e-6: a whole count computed a hair below itself is still that count)
+    remaining = math.floor((limit.window_s - (new - now)) / interval + 1e-6)
     return Verdict(
         allowed=True,
         limit=limit,
