@@ -355,3 +355,25 @@ async def test_remembered_tokens_are_bounded(client, monkeypatch):
     assert len(checks) == 3
     assert (await _list(client, tokens[0])).status == 200
     assert checks[-1] == tokens[0]
+
+
+@pytest.mark.parametrize("as_sent", [str, lambda exp: exp + 0.9])
+async def test_a_remembered_token_expires_as_pyjwt_reads_its_exp(
+    gateway_factory, hubsoft_url, jwks, as_sent
+):
+    """An `exp` PyJWT takes as `int(exp)` (a numeric string, a fraction) ends there too.
+
+    Remembering such a token until `math.inf` (a string) or the fraction past the whole
+    second would honour it after a fresh verification would refuse it.
+    """
+    settings = make_settings(
+        hubsoft_connection(hubsoft_url), jwt_issuers=(issuer(jwks.url, leeway_s=0.0),)
+    )
+    client = await gateway_factory(settings)
+    exp = int(time.time()) + 2
+    token = mint(ED, DOC, exp=as_sent(exp))
+    assert (await _list(client, token)).status == 200
+    await asyncio.sleep(exp - time.time() + 0.1)  # past int(exp), before exp + 0.9
+    resp = await _list(client, token)
+    assert resp.status == 401
+    assert "expired" in (await resp.json())["detail"]

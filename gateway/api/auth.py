@@ -175,12 +175,10 @@ class Authenticator:
             kind="user",
             limit=issuer.rate_limit,
         )
-        exp = claims.get("exp")
-        until = (  # PyJWT refuses a token `leeway` after its `exp`
-            exp + issuer.leeway_s
-            if isinstance(exp, int | float) and not isinstance(exp, bool)
-            else math.inf
-        )
+        try:  # PyJWT refuses a token `leeway` after `int(exp)` (a string's too)
+            until = int(claims["exp"]) + issuer.leeway_s
+        except (KeyError, ValueError, TypeError, OverflowError):  # no `exp`: no end
+            until = math.inf
         self._remember(token, principal, until)
         return principal
 
