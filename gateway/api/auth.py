@@ -133,14 +133,16 @@ class Authenticator:
     def _remember(self, token: str, principal: Principal, until: float) -> None:
         """Keep a verified token's caller until `until` (at most `USER_CACHE_S` on)."""
         users = self._users
+        now = self._clock()
         digest = hashlib.sha256(token.encode()).hexdigest()
-        if digest not in users and len(users) >= MAX_CACHED_USERS:
-            now = self._clock()
-            for gone in [d for d, (_, end) in users.items() if end <= now]:
-                del users[gone]
-            if len(users) >= MAX_CACHED_USERS:  # all live: the oldest goes
-                del users[next(iter(users))]
-        users[digest] = (principal, min(until, self._clock() + USER_CACHE_S))
+        users.pop(digest, None)  # (re-inserted last: the order is the age)
+        # Oldest first, O(1) each: the expired at the front, then any past the bound.
+        while users:
+            oldest = next(iter(users))
+            if users[oldest][1] > now and len(users) < MAX_CACHED_USERS:
+                break
+            del users[oldest]
+        users[digest] = (principal, min(until, now + USER_CACHE_S))
 
     async def _user(self, token: str) -> Principal:
         """Verify an end-user token; every failure is the same 401 (expired or invalid).
