@@ -20,7 +20,7 @@ from gateway.api.deadlines import (
     Backstops,
 )
 from gateway.app import create_app
-from gateway.telemetry.logs import configure_logging
+from gateway.telemetry.logs import configure_logging, flush_logs
 from tests.support import AUTH, hubsoft_connection, make_settings
 
 QUERY = "/v1/invoices?customer_document=12345678909&limit=5"
@@ -131,6 +131,7 @@ def json_logs():
 
 
 def _lines(stream: io.BytesIO, event: str) -> list[dict[str, object]]:
+    flush_logs()  # what waits for its batch
     lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
     return [line for line in lines if line["event"] == event]
 

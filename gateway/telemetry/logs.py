@@ -22,12 +22,13 @@ import contextlib
 import contextvars
 import datetime as dt
 import functools
-import io
 import logging
 import re
+import select
 import sys
 import threading
 import traceback
+import weakref
 from collections.abc import MutableMapping
 from typing import Any, BinaryIO
 
@@ -71,61 +72,96 @@ def where_it_failed(err: BaseException, frames: int = 6) -> dict[str, Any]:
 
 
 FLUSH_S = 0.05  # how long an info line may wait in the buffer, at most
-LOG_BUFFER_BYTES = 64 * 1024  # written out when full, even before `FLUSH_S`
+LOG_BUFFER_BYTES = 64 * 1024  # written out when this much waits, even before `FLUSH_S`
+# Bytes one `write(2)` to a pipe puts in whole, never interleaved with another
+# process's (POSIX PIPE_BUF; 4096 on Linux): workers share one stderr.
+ATOMIC_WRITE = getattr(select, "PIPE_BUF", 512)
 
 
 class BatchedLogger:
     """structlog's byte-line logger, flushing at most every `FLUSH_S` on a running loop.
 
-    A busy server logs one line per request: one `write(2)` for all the lines of the
-    last `FLUSH_S` (or of a full buffer) instead of one each. Warnings and errors, and
-    lines logged outside a running loop (start-up, threads with no loop pending), are
-    flushed at once, after whatever is buffered; so is everything at exit.
+    A busy server logs one line per request: a few `write(2)`s for all the lines of
+    the last `FLUSH_S` instead of one each. Each write holds whole lines and at most
+    `ATOMIC_WRITE` bytes (a longer line goes alone), so processes sharing a pipe never
+    cut each other's lines. Warnings and errors, and lines logged outside a running
+    loop (start-up, threads with no flush pending), are written at once after whatever
+    waits; so is everything at exit (`flush_logs`). The lock is reentrant: a signal
+    handler that logs while this thread is inside a log call must not deadlock it.
     """
 
     def __init__(self, file: BinaryIO) -> None:
-        """Write to `file` (a buffered binary stream such as `sys.stderr.buffer`)."""
+        """Write to `file` (a binary stream: raw like `sys.stderr.buffer`, or buffered)."""
         self._file = file
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._waiting: list[bytes] = []
+        self._size = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
+        _LOGGERS.add(self)
 
     def msg(self, message: bytes) -> None:
-        """Buffer a line; flushed within `FLUSH_S`."""
+        """Buffer a line; written within `FLUSH_S`."""
         self.line(message + b"\n")
 
     def line(self, line: bytes) -> None:
         """`msg` for a line that already ends in a newline."""
         with self._lock:
-            self._file.write(line)
+            self._waiting.append(line)
+            self._size += len(line)
             pending = self._timer_loop
             if (
                 self._timer is not None
                 and pending is not None
                 and not pending.is_closed()
             ):
+                if self._size >= LOG_BUFFER_BYTES:
+                    self._write_out()
                 return  # a flush is due soon (not on a loop gone with its timer)
             try:
                 loop = asyncio.get_running_loop()  # (a `getpid(2)`: once per flush)
             except RuntimeError:
-                self._file.flush()
+                self._write_out()
                 return
             self._timer_loop = loop
             self._timer = loop.call_later(FLUSH_S, self.flush)
 
     def urgent(self, message: bytes) -> None:
-        """Write a line and flush now, with whatever is buffered before it."""
+        """Write a line now, after whatever waits."""
         with self._lock:
-            self._file.write(message + b"\n")
-            self._file.flush()
+            self._waiting.append(message + b"\n")
+            self._write_out()
 
     def flush(self) -> None:
-        """Write out what is buffered."""
+        """Write out what waits."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            self._file.flush()
+            self._write_out()
+
+    def _write_out(self) -> None:
+        """The waiting lines, in writes of whole lines of `ATOMIC_WRITE` bytes at most."""
+        lines, self._waiting, self._size = self._waiting, [], 0
+        chunk: list[bytes] = []
+        size = 0
+        for line in lines:
+            if chunk and size + len(line) > ATOMIC_WRITE:
+                self._write(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write(b"".join(chunk))
+        self._file.flush()
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # a raw file may take part of it (a signal, a full pipe)
+            written = self._file.write(view)
+            # (None: a stream that buffers took it all; or a non-blocking raw file
+            # that would block, which stderr is not: counted as written, not spun on)
+            view = view[written or len(view) :]
 
     debug = info = log = msg
     warning = warn = error = err = critical = exception = fatal = failure = urgent
@@ -224,26 +260,19 @@ def access(
     lines.line(orjson.dumps(fields, default=repr, option=_ACCESS_OPTIONS))
 
 
-_CURRENT: list[BatchedLogger] = []  # the JSON lines' logger now configured
+_LOGGERS: weakref.WeakSet[BatchedLogger] = weakref.WeakSet()  # every one alive
 
 
 @atexit.register
-def _flush_at_exit() -> None:
-    """What the last `FLUSH_S` logged is written at exit too."""
-    for lines in _CURRENT:
+def flush_logs() -> None:
+    """Write out every logger's waiting lines now; done at exit too.
+
+    Every one: a logger cached by structlog under an earlier configuration may
+    still hold lines.
+    """
+    for lines in list(_LOGGERS):
         with contextlib.suppress(ValueError, OSError):  # closed, or the pipe is gone
             lines.flush()
-
-
-def _buffered(stream: BinaryIO) -> BinaryIO:
-    """`stream` with a buffer: `sys.stderr.buffer` is often a raw file (a write each).
-
-    The buffer never closes the file under it (`closefd=False`): a configuration
-    replaced later must not close the process's stderr when it is collected.
-    """
-    if isinstance(stream, io.FileIO):
-        return open(stream.fileno(), "wb", buffering=LOG_BUFFER_BYTES, closefd=False)
-    return stream
 
 
 def configure_logging(
@@ -266,8 +295,7 @@ def configure_logging(
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        lines = BatchedLogger(_buffered(stream or sys.stderr.buffer))
-        _CURRENT[:] = [lines]
+        lines = BatchedLogger(stream or sys.stderr.buffer)
         factory: Any = lambda *_: lines  # noqa: E731 - one logger: one buffer, one order
         fast = logging.getLevelNamesMapping()[level.upper()] <= logging.INFO
     else:
