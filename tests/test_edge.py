@@ -9,7 +9,12 @@ import pytest
 import structlog
 from aiohttp import web
 
-from gateway.api.edge import MAX_HEADER_FIELD, MAX_HEADERS, MAX_REQUEST_LINE
+from gateway.api.edge import (
+    MAX_HEADER_FIELD,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+    SERVER_NAME,
+)
 from gateway.app import create_app
 from tests.conftest import GatewayTestServer
 from tests.contract import validator
@@ -135,3 +140,12 @@ async def test_an_unexpected_exception_is_a_500_problem_with_the_request_id(bugg
     assert failures[0]["error_type"] == "RuntimeError"
     assert SECRET not in repr(logs)
     assert "exc_info" not in failures[0]
+
+
+async def test_no_answer_names_the_framework_or_its_version(gateway):
+    """`Server` is the gateway's name on every answer, edge errors included."""
+    for path in ("/healthz", "/v1/nope", "/v1/invoices?customer_document=12345678909"):
+        resp = await gateway.get(path, headers=AUTH)
+        assert resp.headers["Server"] == SERVER_NAME, path
+    _, headers, _ = await raw_exchange(gateway, b"NOT HTTP AT ALL\r\n\r\n")
+    assert headers["server"] == SERVER_NAME

@@ -14,7 +14,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
@@ -29,6 +29,9 @@ EDGE_LIMITS = {
     "max_headers": MAX_HEADERS,
 }
 TOO_MANY_HEADERS = "Too many headers received"  # aiohttp's message for the case
+# What every answer names as its server: not aiohttp's default, which tells any
+# scanner the exact Python and aiohttp versions to look up vulnerabilities for.
+SERVER_NAME = "invoice-gateway"
 
 log = structlog.get_logger("edge")
 
@@ -93,6 +96,7 @@ class ProblemRequestHandler(RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("response already started; cannot send a problem")
         response = edge_problem(status, exc)
+        response.headers[hdrs.SERVER] = SERVER_NAME
         response.force_close()
         return response
 

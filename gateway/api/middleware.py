@@ -37,6 +37,7 @@ from gateway.api.deadlines import (
     overran,
     request_deadline,
 )
+from gateway.api.edge import SERVER_NAME
 from gateway.api.serverlimits import read_body_in_time
 from gateway.api.state import (
     AUDIT,
@@ -97,8 +98,10 @@ def _stamp(
     cors_settings: CorsSettings | None,
     rate: dict[str, str] | None,
 ) -> None:
+    headers = response.headers
+    headers[hdrs.SERVER] = SERVER_NAME
     if request_id is not None:
-        response.headers[REQUEST_ID] = request_id
+        headers[REQUEST_ID] = request_id
     if cors_settings is not None:
         cors.stamp(request, response, cors_settings)
     if rate:
