@@ -298,18 +298,22 @@ async def test_symmetric_keys_in_a_jwks_are_ignored(jwks):
         assert await keys.key(RSA.kid) is not None
 
 
-async def test_a_verified_token_is_not_checked_again_on_every_request(
-    client, monkeypatch
-):
-    """Repeated requests with one token cost one signature check; another token, its own."""
-    checks: list[str] = []
+@pytest.fixture
+def checks(monkeypatch) -> list[str]:
+    """The tokens whose signature PyJWT checks from now on, in order."""
+    seen: list[str] = []
     decode = jwt.decode
 
     def counted(token: str, *args, **kwargs):
-        checks.append(token)
+        seen.append(token)
         return decode(token, *args, **kwargs)
 
     monkeypatch.setattr(jwt, "decode", counted)
+    return seen
+
+
+async def test_a_verified_token_is_not_checked_again_on_every_request(client, checks):
+    """Repeated requests with one token cost one signature check; another token, its own."""
     token = mint(ED, DOC)
     for _ in range(3):
         assert (await _list(client, token)).status == 200
@@ -336,17 +340,9 @@ async def test_a_remembered_token_is_refused_once_it_expires(
     assert "expired" in (await resp.json())["detail"]
 
 
-async def test_remembered_tokens_are_bounded(client, monkeypatch):
+async def test_remembered_tokens_are_bounded(client, checks, monkeypatch):
     """Past the bound the oldest remembered token goes, and is checked again."""
     monkeypatch.setattr(auth, "MAX_CACHED_USERS", 2)
-    checks: list[str] = []
-    decode = jwt.decode
-
-    def counted(token: str, *args, **kwargs):
-        checks.append(token)
-        return decode(token, *args, **kwargs)
-
-    monkeypatch.setattr(jwt, "decode", counted)
     tokens = [mint(ED, DOC, sub=f"user-{n}") for n in range(3)]
     for token in tokens:
         assert (await _list(client, token)).status == 200

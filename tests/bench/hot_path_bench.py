@@ -245,7 +245,8 @@ def _measure(
     return rps, p50, p99, used / (rps * seconds) * 1e6
 
 
-def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+def wrk(url: str, seconds: int, connections: int, *extra: str) -> str:
+    """wrk's report of one run (1 thread, `connections`, the bench's API key) from CPU 1."""
     out = subprocess.run(  # noqa: S603
         [  # noqa: S607
             "taskset",
@@ -255,7 +256,7 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]
             "-t1",
             f"-c{connections}",
             f"-d{seconds}s",
-            "--latency",
+            *extra,
             "-H",
             f"Authorization: Bearer {API_KEY}",
             url,
@@ -264,9 +265,14 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]
         text=True,
         check=True,
     ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     if "Non-2xx" in out or "Socket errors" in out:
         raise SystemExit(f"errors under load:\n{out}")
+    return out
+
+
+def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float, float]:
+    out = wrk(url, seconds, connections, "--latency")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(name: str) -> float:
         value, unit = re.search(rf"{name}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]

@@ -33,30 +33,15 @@ import threading
 import time
 from pathlib import Path
 
-from tests.bench.hot_path_bench import PATH, _gateway_env, _get, _simulators
-from tests.support import API_KEY, free_port_pair
+from tests.bench.hot_path_bench import PATH, _gateway_env, _get, _simulators, wrk
+from tests.support import free_port_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _wrk(url: str, seconds: int) -> int:
     """Requests answered by one wrk run (10 connections)."""
-    out = subprocess.run(  # noqa: S603 - our own argv, tools from PATH
-        [  # noqa: S607
-            "wrk",
-            "-t1",
-            "-c10",
-            f"-d{seconds}s",
-            "-H",
-            f"Authorization: Bearer {API_KEY}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise SystemExit(f"errors under load:\n{out}")
+    out = wrk(url, seconds, 10)
     return int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
 
 
