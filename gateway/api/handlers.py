@@ -104,7 +104,7 @@ def _list_request(
 
 def _count(request: web.Request, outcomes: Sequence[SourceOutcome]) -> None:
     """Put the sources' outcomes in the request's log line and the metrics."""
-    request[CALL].sources.extend(f"{s.connection}:{s.status}" for s in outcomes)
+    request[CALL].sources.extend(s.log_entry for s in outcomes)
     metrics = request.app[METRICS]
     for s in outcomes:
         metrics.source(s.connection, s.status, s.from_cache)

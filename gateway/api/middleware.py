@@ -74,38 +74,26 @@ def _new_request_id() -> str:
     return "%032x" % random.getrandbits(128)  # noqa: UP031 - fastest render
 
 
-def stamp(request: web.Request, response: web.StreamResponse) -> None:
-    """Put on an answer what every answer carries, streamed ones and problems alike.
-
-    The request id, the CORS grant and the caller's `RateLimit` headers. The pipeline
-    stamps whatever the handler returns; a handler that sends its head itself (a
-    stream) does it through `start_stream`.
-    """
-    call = request[CALL]
-    _stamp(
-        request,
-        response,
-        call.request_id,
-        request.app[SETTINGS].cors,
-        call.rate_headers,
-    )
-
-
 def _stamp(
     request: web.Request,
     response: web.StreamResponse,
-    request_id: str | None,
+    request_id: str,
     cors_settings: CorsSettings | None,
     rate: dict[str, str] | None,
 ) -> None:
+    """Put on an answer what every answer carries, streamed ones and problems alike.
+
+    The server's name, the request id, the CORS grant and the caller's `RateLimit`
+    headers. The pipeline stamps whatever the handler returns; a handler that sends
+    its head itself (a stream) does it through `start_stream`.
+    """
     headers = response.headers
     headers[hdrs.SERVER] = SERVER_NAME
-    if request_id is not None:
-        headers[REQUEST_ID] = request_id
+    headers[REQUEST_ID] = request_id
     if cors_settings is not None:
         cors.stamp(request, response, cors_settings)
     if rate:
-        response.headers.update(rate)
+        headers.update(rate)
 
 
 async def start_stream(request: web.Request, response: web.StreamResponse) -> None:
@@ -113,8 +101,15 @@ async def start_stream(request: web.Request, response: web.StreamResponse) -> No
 
     From here on an error can only cut the body (`_answer_error`).
     """
+    call = request[CALL]
     request[STREAMING] = response
-    stamp(request, response)
+    _stamp(
+        request,
+        response,
+        call.request_id,
+        request.app[SETTINGS].cors,
+        call.rate_headers,
+    )
     await response.prepare(request)
 
 
@@ -138,7 +133,7 @@ def answers_at_once(quick: AtOnce) -> Callable[[HandlerT], HandlerT]:
     return declare
 
 
-async def _admit(request: web.Request, found: Principal | str) -> Principal:
+async def _admit(request: web.Request, found: Principal | str) -> None:
     """Finish authenticating a /v1 caller, and charge its budget (429 when spent).
 
     `found`: an API key's caller, or the credential to verify (an end user's JWT).
@@ -157,7 +152,6 @@ async def _admit(request: web.Request, found: Principal | str) -> Principal:
         call.rate_headers = verdict.headers()
         if not verdict.allowed:
             raise RateLimitedError(verdict.retry_after_s)
-    return principal
 
 
 @web.middleware
@@ -171,7 +165,6 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     app = request.app
     settings = app[SETTINGS]
     api = request.path.startswith("/v1/")
-    principal: Principal | None = None
     denied_reason: str | None = None
     try:  # (each step's own coroutine would cost a frame per request)
         if cors.is_preflight(request):
@@ -182,9 +175,9 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                     request.headers.get(hdrs.AUTHORIZATION, "")
                 )
                 if type(found) is Principal and found.limit is None:
-                    call.principal = principal = found
+                    call.principal = found
                 else:
-                    principal = await _admit(request, found)
+                    await _admit(request, found)
             refused = (
                 await read_body_in_time(request, settings.body_timeout_s)
                 if request.body_exists
@@ -207,10 +200,9 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                 )
     except Exception as err:  # noqa: BLE001 - every error becomes an answer
         response, denied_reason = _answer_error(request, err, request_id)
-        principal = call.principal  # a caller refused its budget is known
     if not response.prepared:
         _stamp(request, response, request_id, settings.cors, call.rate_headers)
-    by_status = _account(request, response, started, principal, call.sources)
+    by_status = _account(request, response, started, call.principal, call.sources)
     denied_reason = denied_reason or by_status
     if api and (denied_reason is not None or request.method in WRITES):
         await _audit(request, response, denied_reason, request_id)

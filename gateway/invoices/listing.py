@@ -103,6 +103,11 @@ class SourceOutcome:
     key: str | None = None
     fresh_until: float | None = None
 
+    @property
+    def log_entry(self) -> str:
+        """`connection:status`, as the request's access line lists its sources."""
+        return f"{self.connection}:{self.status}"
+
     def to_dict(self, now: float) -> dict[str, Any]:
         """JSON-ready form; age is computed at serving time."""
         fetched = None

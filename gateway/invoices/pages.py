@@ -68,7 +68,7 @@ class Page:
         ends = [s.fresh_until or 0.0 for s in kept]
         self.fresh_until = min(ends) if ends else -math.inf
         # What a hit logs and counts of its sources (`gateway.api.handlers._count`).
-        self.logged = tuple(f"{s.connection}:{s.status}" for s in sources)
+        self.logged = tuple(s.log_entry for s in sources)
         self.counted = tuple(
             source_labels(s.connection, s.status, s.from_cache) for s in sources
         )

@@ -192,7 +192,6 @@ _ACCESS_FIELDS = frozenset(
         "request_id",
     }
 )
-_OWN_FIELDS = 7  # `access`'s arguments and the event, before context variables
 _UTC = dt.UTC
 # `2026-12-01T21:00:00.123456Z`, no fraction at 0 µs: TimeStamper's isoformat exactly.
 _ACCESS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
@@ -249,8 +248,9 @@ def access(
         structlog.get_logger("access").info("request", **fields)
         return
     fields["event"] = "request"
+    own = len(fields)
     structlog.contextvars.merge_contextvars(None, "info", fields)
-    if len(fields) > _OWN_FIELDS:  # something bound more: as `redact`
+    if len(fields) > own:  # something bound more: as `redact`
         for key in fields:
             if key not in _ACCESS_FIELDS and _names_secret(key):
                 fields[key] = "[redacted]"
