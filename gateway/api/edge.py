@@ -110,7 +110,7 @@ class ProblemServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """`web.AppRunner` serving through `ProblemServer`, with the edge limits set."""
+    """`web.AppRunner` serving through `ProblemServer` and the fast lane, edge limits set."""
 
     def __init__(self, app: web.Application, **kwargs: object) -> None:
         """Same arguments as `web.AppRunner`; the edge limits unless overridden."""
@@ -119,4 +119,8 @@ class GatewayRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = ProblemServer  # same object, same settings, our handler
+        # (imported here: the lane belongs to the pipeline, which imports this module)
+        from gateway.api.fastlane import FastLane  # noqa: PLC0415
+
+        server.request_handler = FastLane(self.app, server.request_handler)
         return server

@@ -24,6 +24,7 @@ from gateway.api.state import (
     SERVICE,
     SETTINGS,
     TOKENS,
+    Call,
 )
 from gateway.errors import (
     AuthenticationError,
@@ -55,7 +56,11 @@ AUDIT_CURSOR_RE = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 def require_scope(request: web.Request, scopes: tuple[str, ...]) -> Principal:
     """The caller, if it holds one of `scopes`; else 403."""
-    principal = request[CALL].principal
+    return _scoped(request[CALL].principal, scopes)
+
+
+def _scoped(principal: Principal | None, scopes: tuple[str, ...]) -> Principal:
+    """`principal`, if it holds one of `scopes`; else 403 (401 with no caller)."""
     if principal is None:  # not through the pipeline's `/v1/` authentication
         raise AuthenticationError("this route needs a caller")
     if principal.scopes.isdisjoint(scopes):
@@ -142,9 +147,11 @@ def _list_etag(result: ListResult, include_remote: bool) -> str:
     )
 
 
-def _send_page(request: web.Request, page: Page, metrics: Metrics) -> web.Response:
+def _send_page(
+    request: web.Request, call: Call, page: Page, metrics: Metrics
+) -> web.Response:
     """A page as JSON (its `sources` aged to now), or 304 when the caller has it."""
-    request[CALL].sources.extend(page.logged)  # as `_count`, prepared by the page
+    call.sources.extend(page.logged)  # as `_count`, prepared by the page
     count = metrics.sources.inc
     for labels in page.counted:
         count(labels)
@@ -168,17 +175,18 @@ def _page_key(request: web.Request, principal: Principal) -> PageKey:
     return (request.query_string, principal.connections, principal.documents)
 
 
-def cached_page(request: web.Request) -> web.Response | None:
+def cached_page(
+    app: web.Application, request: web.Request, call: Call
+) -> web.Response | None:
     """GET /v1/invoices answered at once: a page served before and recently checked.
 
     None (the caller asked for `no-cache`, or no such page): `list_invoices` answers.
     """
-    principal = require_scope(request, READ_SCOPE)
+    principal = _scoped(call.principal, READ_SCOPE)
     if no_cache(request):
         return None
-    app = request.app
     page = app[SERVICE].pages.find_checked(_page_key(request, principal))
-    return None if page is None else _send_page(request, page, app[METRICS])
+    return None if page is None else _send_page(request, call, page, app[METRICS])
 
 
 @answers_at_once(cached_page)
@@ -204,7 +212,7 @@ async def list_invoices(request: web.Request) -> web.Response:
             _list_etag(result, list_request.include_remote),
         )
         service.pages.keep(key, page)
-    return _send_page(request, page, request.app[METRICS])
+    return _send_page(request, request[CALL], page, request.app[METRICS])
 
 
 async def invoice_summary(request: web.Request) -> web.Response:

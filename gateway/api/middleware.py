@@ -11,8 +11,10 @@ authentication and the caller's budget (`/v1/`), the body within its timeout
 the handler; then the headers every answer carries, metrics, the access line and audit.
 One coroutine frame per request instead of one per concern, and none at all for what is
 known at once: an API key's caller, and a handler's answer given without waiting
-(`answers_at_once`: a cached page), which needs no backstop either. The pipeline is
-most of what a cached answer costs.
+(`answers_at_once`: a cached page), which needs no backstop either. Such an answer is
+also given before any routing, by the fast lane of the server `invoice-gateway serve`
+runs (`gateway.api.fastlane`, through `answer_at_once` here): the same steps for the one
+case it takes, the rest left to this pipeline untouched.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from gateway.errors import GatewayError, NotYoursError, RateLimitedError
 from gateway.invoices.principal import Principal
 from gateway.telemetry import audit, logs
 from gateway.telemetry.logs import where_it_failed
+from gateway.telemetry.metrics import Metrics
 from gateway.upstream.deadline import reset_deadline, set_deadline
 
 log = structlog.get_logger("access")  # the access line itself: `telemetry.logs.access`
@@ -113,17 +116,22 @@ async def start_stream(request: web.Request, response: web.StreamResponse) -> No
     await response.prepare(request)
 
 
-AtOnce: TypeAlias = Callable[[web.Request], web.StreamResponse | None]
+AtOnce: TypeAlias = Callable[
+    [web.Application, web.Request, Call], web.StreamResponse | None
+]
 AT_ONCE: dict[object, AtOnce] = {}
 
 
 def answers_at_once(quick: AtOnce) -> Callable[[HandlerT], HandlerT]:
     """Declare a handler's synchronous answer, for requests it can answer at once.
 
-    `quick(request)` is tried first (after authentication, the body and the deadline's
-    validation); None sends the request to the handler. An answer given without waiting
-    cannot overrun a deadline, so it needs no backstop armed and disarmed (nor a
-    coroutine): a cached page is answered this way.
+    `quick(app, request, call)` is tried first (after authentication, the body and the
+    deadline's validation); None sends the request to the handler. An answer given
+    without waiting cannot overrun a deadline, so it needs no backstop armed and
+    disarmed (nor a coroutine): a cached page is answered this way. It must leave no
+    trace when it answers None or raises, never be a denial (401, 403, 429), and use
+    nothing routing gives (`request.match_info`, `request.app`): the fast lane
+    (`answer_at_once`) calls it before any routing.
     """
 
     def declare(handler: HandlerT) -> HandlerT:
@@ -192,7 +200,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
                     else settings.request_timeout_s
                 )
                 quick = AT_ONCE.get(handler)
-                answer = quick(request) if quick is not None else None
+                answer = quick(app, request, call) if quick is not None else None
                 response = (
                     answer
                     if answer is not None
@@ -202,7 +210,16 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         response, denied_reason = _answer_error(request, err, request_id)
     if not response.prepared:
         _stamp(request, response, request_id, settings.cors, call.rate_headers)
-    by_status = _account(request, response, started, call.principal, call.sources)
+    resource = request.match_info.route.resource
+    by_status = _account(
+        app[METRICS],
+        request.method,
+        None if resource is None else resource.canonical,
+        request.path,
+        response,
+        started,
+        call,
+    )
     denied_reason = denied_reason or by_status
     if api and (denied_reason is not None or request.method in WRITES):
         await _audit(request, response, denied_reason, request_id)
@@ -231,28 +248,74 @@ async def _under_deadline(
 
 
 def _account(
-    request: web.Request,
+    metrics: Metrics,
+    method: str,
+    route: str | None,
+    path: str,
     response: web.StreamResponse,
     started: float,
-    principal: Principal | None,
-    sources_log: list[str],
+    call: Call,
 ) -> str | None:
-    """Metrics and the access line for an answered request; its denial, by its status."""
-    route = request.match_info.route.resource
-    canonical = None if route is None else route.canonical
+    """Metrics and the access line for an answered request; its denial, by its status.
+
+    `route`: the matched route's canonical path (None: no route matched).
+    """
     elapsed = time.monotonic() - started
     status = response.status
     # unknown paths: one bounded label
-    request.app[METRICS].request(canonical or "unmatched", status, elapsed)
+    metrics.request(route or "unmatched", status, elapsed)
+    principal = call.principal
     logs.access(
-        request.method,
-        canonical or request.path,
+        method,
+        route or path,
         status,
         round(elapsed * 1000, 1),
         None if principal is None else principal.name,
-        sources_log or None,
+        call.sources or None,
     )
     return DENIED.get(status)
+
+
+def answer_at_once(
+    app: web.Application, request: web.Request, quick: AtOnce, route: str
+) -> web.StreamResponse | None:
+    """The pipeline's answer to a GET `quick` answers at once, before any routing.
+
+    The fast lane (`gateway.api.fastlane`) asks this of a GET for `route`, a plain
+    path whose handler declared `quick`. It answers only the simplest case, and exactly
+    as the pipeline would: no body and no `X-Deadline-Ms` to check, a caller known at
+    once (an API key or an end user's token verified lately) with no budget to charge,
+    and an answer from `quick`. Anything else (no or a bad credential, a budget, no
+    answer, an error) is None, with no trace left: the request then goes the full way,
+    where the pipeline answers it from the start.
+    """
+    headers = request.headers
+    if request.body_exists or DEADLINE_HEADER in headers:
+        return None
+    started = time.monotonic()
+    try:
+        found = app[AUTHENTICATOR].api_key(headers.get(hdrs.AUTHORIZATION, ""))
+    except GatewayError:
+        return None
+    if type(found) is not Principal or found.limit is not None:
+        return None
+    incoming = headers.get(REQUEST_ID, "")
+    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
+    call = Call(request_id)
+    call.principal = found
+    bound = logs.REQUEST_ID.set(request_id)
+    try:
+        try:
+            response = quick(app, request, call)
+        except Exception:  # noqa: BLE001 - the full way answers it, as any error
+            return None
+        if response is None or response.status in DENIED:
+            return None
+        _stamp(request, response, request_id, app[SETTINGS].cors, None)
+        _account(app[METRICS], request.method, route, route, response, started, call)
+    finally:
+        logs.REQUEST_ID.reset(bound)
+    return response
 
 
 def _answer_error(
