@@ -59,6 +59,16 @@ class Tally:
             counts[values] = 1
             self.created[values] = time.time()
 
+    def inc_each(self, each: Iterable[tuple[str, ...]]) -> None:
+        """Count one event for each of these label values (one call for a page's)."""
+        counts = self.counts
+        for values in each:
+            if values in counts:
+                counts[values] += 1
+            else:
+                counts[values] = 1
+                self.created[values] = time.time()
+
     def family(self) -> Metric:
         """The series as they stand."""
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
