@@ -202,6 +202,14 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 carries its id (`add_request_id`). Cheaper to set and reset than a structlog binding."""
 
 
+# The context variables structlog has created, by name: while there are none, nothing
+# was ever bound and merging (a scan of every context variable, ~1.5 µs on a request)
+# finds nothing. A structlog without this registry (None) is merged always.
+_STRUCTLOG_VARS: dict[str, object] | None = getattr(
+    structlog.contextvars, "_CONTEXT_VARS", None
+)
+
+
 def add_request_id(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -249,7 +257,8 @@ def access(
         return
     fields["event"] = "request"
     own = len(fields)
-    structlog.contextvars.merge_contextvars(None, "info", fields)
+    if _STRUCTLOG_VARS is None or _STRUCTLOG_VARS:  # else none was ever bound
+        structlog.contextvars.merge_contextvars(None, "info", fields)
     if len(fields) > own:  # something bound more: as `redact`
         for key in fields:
             if key not in _ACCESS_FIELDS and _names_secret(key):

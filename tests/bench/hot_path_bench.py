@@ -40,10 +40,13 @@ and the Redis client the gateway uses (hiredis parser where installed). The gate
 the real `serve` command (client limits, connection guard, JSON access log), configured
 through GATEWAY_CONFIG like a deployment. All servers start first (idle ones cost nothing);
 then `rounds` rounds (default 3) measure every row once each, order rotated, and each row
-reports its median round. Compare ratios within one run only: the machine may be shared
-and noisy. This 2-core machine cannot show what a second worker adds on
-an idle core: wrk, Redis and the simulators need one; the last two rows say what it adds
-when the second worker shares CPU 1 with them.
+reports its median round. Each ratio is printed three ways: of the rows' median rounds,
+of their median CPU time per request, and the median of each round's own ratio (two rows
+measured within a minute of each other: the steadiest on a machine whose speed drifts).
+Compare ratios within one run only: the machine may be shared and noisy. This 2-core
+machine cannot show what a second worker adds on an idle core: wrk, Redis and the
+simulators need one; the last two rows say what it adds when the second worker shares
+CPU 1 with them.
 """
 
 from __future__ import annotations
@@ -496,9 +499,14 @@ def _print(
         if a in results and b in results:
             value = results[a][0] / results[b][0]
             by_cpu = cpu[b] / cpu[a]
+            # Each round's own ratio: two rows measured within a minute of each other,
+            # so a slow minute of the machine moves both; their median is the steadiest.
+            paired = sorted(x[0] / y[0] for x, y in zip(runs[a], runs[b], strict=True))[
+                len(runs[a]) // 2
+            ]
             print(
                 f"{a + ' / ' + b:<24} = {value:6.2f} req/s, {by_cpu:6.2f} by CPU per"
-                f" request  (goal {goal})"
+                f" request, {paired:6.2f} round by round  (goal {goal})"
             )
 
     ratio("memory", "bare", ">= 0.5")
