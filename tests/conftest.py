@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 from collections.abc import Callable
 
 import aiohttp
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters import load_factory
@@ -18,6 +21,7 @@ from gateway.app import create_app
 from gateway.config.settings import ConnectionSettings, Settings
 from gateway.state.ratelimit import LocalRateLimiter
 from gateway.state.tokens import LocalTokenProvider, TokenProvider
+from gateway.telemetry.logs import configure_logging
 from gateway.upstream.http import UpstreamClient
 from gateway.upstream.providers import InvoiceProvider, ProviderContext
 from tests.contract import ResponseLog
@@ -207,3 +211,25 @@ def redis_cluster(tmp_path_factory):
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def json_logs():
+    """The production JSON configuration writing to a buffer; default structlog after.
+
+    `json_logs(level)` (re)configures it and gives the buffer (`support.log_lines`).
+    """
+    stream = io.BytesIO()
+
+    def configure(level: str = "info") -> io.BytesIO:
+        configure_logging("json", level, stream=stream)
+        # No logger may keep this configuration past the test (other tests capture logs).
+        structlog.configure(cache_logger_on_first_use=False)
+        return stream
+
+    yield configure
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    logging.captureWarnings(capture=False)

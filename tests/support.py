@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import socket
 import subprocess
@@ -11,8 +12,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from adapters.hubsoft.simulator import CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 from gateway.config.settings import ApiKey, ConnectionSettings, Secret, Settings
+from gateway.telemetry.logs import flush_logs
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -265,3 +269,10 @@ class RedisClusterProcesses:
         """Kill every node."""
         for node in self.nodes:
             node.stop()
+
+
+def log_lines(stream: io.BytesIO, event: str) -> list[dict[str, object]]:
+    """The JSON log lines of `event` written to `stream` so far (batches flushed)."""
+    flush_logs()  # what waits for its batch
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    return [line for line in lines if line["event"] == event]

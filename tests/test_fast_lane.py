@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import logging
 
 import orjson
 import pytest
-import structlog
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.fastlane import FastLane, at_once_paths
 from gateway.app import create_app
 from gateway.config.settings import ApiKey, CallerLimit, CorsSettings, Settings
-from gateway.telemetry.logs import configure_logging, flush_logs
 from tests.conftest import GatewayTestServer
 from tests.support import (
     API_KEY,
     AUTH,
     LIMITED_KEY,
     hubsoft_connection,
+    log_lines,
     make_settings,
 )
 
@@ -63,26 +60,6 @@ def _settings(hubsoft_url: str) -> Settings:
 
 
 @pytest.fixture
-def json_logs():
-    """The production JSON log configuration, into a buffer; structlog's default after."""
-    stream = io.BytesIO()
-    configure_logging("json", "info", stream=stream)
-    structlog.configure(cache_logger_on_first_use=False)
-    yield stream
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    logging.captureWarnings(capture=False)
-
-
-def _access_lines(stream: io.BytesIO) -> list[dict[str, object]]:
-    flush_logs()
-    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
-    return [line for line in lines if line["event"] == "request"]
-
-
-@pytest.fixture
 async def served(aiohttp_client, hubsoft_url):
     """The gateway served as production serves it, its lane, and the page cached."""
     client = await aiohttp_client(GatewayTestServer(create_app(_settings(hubsoft_url))))
@@ -104,7 +81,7 @@ def _ageless(body: bytes) -> object:
 async def test_the_lane_answers_a_hit_as_the_full_way_does(served, json_logs):
     """Same status, headers, body, access line and metrics, through the lane or not."""
     client, lane = served
-    stream = json_logs
+    stream = json_logs()
     lane_answer = await client.get(QUERY, headers=AUTH)
     assert lane.answered == 1
     # A deadline to check sends a hit the full way (the pipeline answers it at once).
@@ -121,7 +98,7 @@ async def test_the_lane_answers_a_hit_as_the_full_way_does(served, json_logs):
     assert lane_headers["Server"] == "invoice-gateway"
     assert lane_answer.headers["X-Request-ID"] != full_answer.headers["X-Request-ID"]
     assert _ageless(await lane_answer.read()) == _ageless(await full_answer.read())
-    by_lane, by_full = _access_lines(stream)
+    by_lane, by_full = log_lines(stream, "request")
     assert by_lane["request_id"] == lane_answer.headers["X-Request-ID"]
     assert by_full["request_id"] == full_answer.headers["X-Request-ID"]
     assert list(by_lane) == list(by_full)

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import logging
 import time
 
-import orjson
-import pytest
 import structlog
 import structlog.testing
 from aiohttp import web
@@ -20,8 +16,7 @@ from gateway.api.deadlines import (
     Backstops,
 )
 from gateway.app import create_app
-from gateway.telemetry.logs import configure_logging, flush_logs
-from tests.support import AUTH, hubsoft_connection, make_settings
+from tests.support import AUTH, hubsoft_connection, log_lines, make_settings
 
 QUERY = "/v1/invoices?customer_document=12345678909&limit=5"
 
@@ -111,31 +106,6 @@ async def test_backstops_fire_only_when_due():
     assert len(backstops) == 0
 
 
-@pytest.fixture
-def json_logs():
-    """The production JSON configuration writing to a buffer; default structlog after."""
-    stream = io.BytesIO()
-
-    def configure(level: str = "info") -> io.BytesIO:
-        configure_logging("json", level, stream=stream)
-        # No logger may keep this configuration past the test (other tests capture logs).
-        structlog.configure(cache_logger_on_first_use=False)
-        return stream
-
-    yield configure
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    logging.captureWarnings(capture=False)
-
-
-def _lines(stream: io.BytesIO, event: str) -> list[dict[str, object]]:
-    flush_logs()  # what waits for its batch
-    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
-    return [line for line in lines if line["event"] == event]
-
-
 async def test_access_line_as_structlog_renders_it(
     aiohttp_client, hubsoft_url, json_logs, monkeypatch
 ):
@@ -155,7 +125,7 @@ async def test_access_line_as_structlog_renders_it(
     resp = await client.get(QUERY, headers={**AUTH, "X-Request-ID": "req-42"})
     assert resp.status == 200
     assert "access" not in through_structlog  # rendered inline, not by the chain
-    (line,) = _lines(stream, "request")
+    (line,) = log_lines(stream, "request")
     fields = {
         "method": "GET",
         "route": "/v1/invoices",
@@ -169,7 +139,7 @@ async def test_access_line_as_structlog_renders_it(
         structlog.get_logger("access").info("request", **fields)
     finally:
         structlog.contextvars.unbind_contextvars("request_id")
-    inline, chain = _lines(stream, "request")
+    inline, chain = log_lines(stream, "request")
     assert inline == line
     assert list(line) == list(chain)
     assert {**line, "timestamp": None} == {**chain, "timestamp": None}
@@ -191,7 +161,7 @@ async def test_access_line_redacts_a_secret_named_context(
     app.router.add_get("/v1/careless", careless)
     client = await aiohttp_client(app)
     assert (await client.get("/v1/careless", headers=AUTH)).status == 200
-    (line,) = _lines(stream, "request")
+    (line,) = log_lines(stream, "request")
     assert (line["api_token"], line["step"]) == ("[redacted]", "done")
     assert b"SECRET-4711" not in stream.getvalue()
 
@@ -205,9 +175,9 @@ async def test_access_line_follows_the_level_and_captures(
         create_app(make_settings(hubsoft_connection(hubsoft_url)))
     )
     assert (await client.get(QUERY, headers=AUTH)).status == 200
-    assert _lines(stream, "request") == []
+    assert log_lines(stream, "request") == []
     json_logs("info")
     with structlog.testing.capture_logs() as captured:
         assert (await client.get(QUERY, headers=AUTH)).status == 200
     assert [e["status"] for e in captured if e["event"] == "request"] == [200]
-    assert _lines(stream, "request") == []
+    assert log_lines(stream, "request") == []
