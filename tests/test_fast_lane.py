@@ -216,3 +216,14 @@ async def test_api_key_in_the_lane_is_still_checked(served):
     near = API_KEY[:-1] + ("0" if API_KEY[-1] != "0" else "1")
     resp = await client.get(QUERY, headers={"Authorization": f"Bearer {near}"})
     assert (resp.status, lane.answered) == (401, 0)
+
+
+async def test_an_expectation_goes_the_full_way(served):
+    """`Expect` is routing's to meet (100 Continue) or refuse (417): never the lane's.
+
+    The full way refuses an expectation it cannot meet before any middleware runs; the
+    lane, before routing, would answer the page as if none had been asked.
+    """
+    client, lane = served
+    resp = await client.get(QUERY, headers={**AUTH, "Expect": "x-unknown"})
+    assert (resp.status, lane.answered) == (417, 0)
