@@ -14,6 +14,7 @@ import hashlib
 import orjson
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.fastlane import FastLane, at_once_paths
@@ -216,3 +217,37 @@ async def test_api_key_in_the_lane_is_still_checked(served):
     near = API_KEY[:-1] + ("0" if API_KEY[-1] != "0" else "1")
     resp = await client.get(QUERY, headers={"Authorization": f"Bearer {near}"})
     assert (resp.status, lane.answered) == (401, 0)
+
+
+async def test_an_expectation_goes_the_full_way(served):
+    """`Expect` is routing's to meet (100 Continue) or refuse (417): never the lane's.
+
+    The full way refuses an expectation it cannot meet before any middleware runs; the
+    lane, before routing, would answer the page as if none had been asked.
+    """
+    client, lane = served
+    resp = await client.get(QUERY, headers={**AUTH, "Expect": "x-unknown"})
+    assert (resp.status, lane.answered) == (417, 0)
+
+
+async def test_no_lane_past_another_middleware(aiohttp_client, hubsoft_url):
+    """A middleware besides the pipeline must see every request: then there is no lane.
+
+    The lane skips routing and so every middleware; one added before the pipeline (here
+    a header on every answer; an address allow-list alike) would miss every cached hit.
+    """
+    app = create_app(_settings(hubsoft_url))
+
+    @web.middleware
+    async def stamped(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers["Strict-Transport-Security"] = "max-age=63072000"
+        return response
+
+    app.middlewares.insert(0, stamped)
+    client = await aiohttp_client(GatewayTestServer(app))
+    lane = client.server.runner.server.request_handler
+    answers = [await client.get(QUERY, headers=AUTH) for _ in range(3)]
+    assert [r.status for r in answers] == [200, 200, 200]
+    assert all("Strict-Transport-Security" in r.headers for r in answers)
+    assert lane.answered == 0

@@ -11,7 +11,8 @@ and any of these it cannot answer, goes the full way, untouched.
 
 Safe by construction: the lane only ever answers what the pipeline would answer at once,
 and an app served any other way (aiohttp's own runner) simply has no lane. An app with an
-`on_response_prepare` signal gets none either: the signal must see every answer.
+`on_response_prepare` signal gets none either: the signal must see every answer; nor one
+with a middleware besides the pipeline, which must see every request.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from gateway.api.middleware import AT_ONCE, AtOnce, answer_at_once
+from gateway.api.middleware import AT_ONCE, AtOnce, answer_at_once, pipeline
 
 FullWay = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -29,11 +30,13 @@ def at_once_paths(app: web.Application) -> dict[str, AtOnce]:
     """The plain paths whose GET handler answers at once: path -> its at-once answer.
 
     Only where routing could pick nothing else: no sub-application or domain resource
-    ahead of the path, and the first GET route registered for it.
+    ahead of the path, and the first GET route registered for it. And only where the
+    pipeline is the one middleware: the lane skips them all, and any other (a header
+    on every answer, an address allow-list) must see every request.
     """
     lanes: dict[str, AtOnce] = {}
     seen: set[str] = set()
-    if app.on_response_prepare:
+    if app.on_response_prepare or list(app.middlewares) != [pipeline]:
         return lanes
     for resource in app.router.resources():
         if not isinstance(resource, web.PlainResource):

@@ -283,14 +283,16 @@ def answer_at_once(
 
     The fast lane (`gateway.api.fastlane`) asks this of a GET for `route`, a plain
     path whose handler declared `quick`. It answers only the simplest case, and exactly
-    as the pipeline would: no body and no `X-Deadline-Ms` to check, a caller known at
-    once (an API key or an end user's token verified lately) with no budget to charge,
-    and an answer from `quick`. Anything else (no or a bad credential, a budget, no
+    as the full way would: no body and no `X-Deadline-Ms` to check, no `Expect` for
+    routing to meet or refuse (417), a caller known at once (an API key or an end
+    user's token verified lately) with no budget to charge, and an answer from
+    `quick`. Anything else (no or a bad credential, a budget, no
     answer, an error) is None, with no trace left: the request then goes the full way,
     where the pipeline answers it from the start.
     """
     headers = request.headers
-    if request.body_exists or DEADLINE_HEADER in headers:
+    # `Expect` is routing's, before any middleware: 100 Continue, or 417 for any other.
+    if request.body_exists or DEADLINE_HEADER in headers or hdrs.EXPECT in headers:
         return None
     started = time.monotonic()
     try:
