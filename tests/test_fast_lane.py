@@ -18,6 +18,8 @@ from aiohttp.typedefs import Handler
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.api.fastlane import FastLane, at_once_paths
+from gateway.api.handlers import healthz, list_invoices
+from gateway.api.middleware import pipeline
 from gateway.app import create_app
 from gateway.config.settings import ApiKey, CallerLimit, CorsSettings, Settings
 from tests.conftest import GatewayTestServer
@@ -206,6 +208,15 @@ def test_no_lane_where_routing_could_choose_otherwise(hubsoft_url):
 
     signalled.on_response_prepare.append(seen)
     assert at_once_paths(signalled) == {}
+    for first in (None, "*"):  # a `*` route first takes the path's GETs: no lane
+        bare = web.Application(middlewares=[pipeline])
+        if first is not None:  # (a resource of its own, registered first)
+            bare.router.add_route(first, "/v1/invoices", healthz)
+            bare.router.add_get("/v1/other", healthz)
+        bare.router.add_get("/v1/invoices", list_invoices)
+        assert set(at_once_paths(bare)) == (
+            {"/v1/invoices"} if first is None else set()
+        )
     nested = create_app(_settings(hubsoft_url))
     nested.add_subapp("/extra", web.Application())
     assert at_once_paths(nested) == {}

@@ -24,6 +24,7 @@ from aiohttp import hdrs, web
 from gateway.api.middleware import AT_ONCE, AtOnce, answer_at_once, pipeline
 
 FullWay = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+GET_ROUTES = frozenset({hdrs.METH_GET, hdrs.METH_ANY})  # the routes a GET may take
 
 
 def at_once_paths(app: web.Application) -> dict[str, AtOnce]:
@@ -45,7 +46,8 @@ def at_once_paths(app: web.Application) -> dict[str, AtOnce]:
             continue
         path = resource.canonical
         for route in resource:
-            if route.method != hdrs.METH_GET or path in seen:
+            # (a `*` route first takes the path's GETs too: then there is no lane)
+            if route.method not in GET_ROUTES or path in seen:
                 continue
             seen.add(path)
             quick = AT_ONCE.get(route.handler)
