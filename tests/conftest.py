@@ -10,6 +10,7 @@ from collections.abc import Callable
 import aiohttp
 import pytest
 import structlog
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters import load_factory
@@ -53,10 +54,34 @@ async def hubsoft_url(hubsoft_sim, aiohttp_server) -> str:
 
 
 class GatewayTestServer(TestServer):
-    """A test server running the app as production does: through `GatewayRunner`."""
+    """A test server running the app as production does: through `GatewayRunner`.
+
+    `observe(request, response)` sees every answer the server gives, the fast lane's
+    included (an `on_response_prepare` signal would turn the lane off).
+    """
+
+    def __init__(self, app: web.Application, *, observe=None, **kwargs) -> None:
+        """As `TestServer`, and who observes the answers (None: nobody)."""
+        super().__init__(app, **kwargs)
+        self._observe = observe
 
     async def _make_runner(self, **kwargs) -> GatewayRunner:
         return GatewayRunner(self.app, **kwargs)
+
+    async def start_server(self, **kwargs) -> None:
+        """Serve; every answer passes `observe` on its way out."""
+        await super().start_server(**kwargs)
+        if self._observe is None:
+            return
+        server = self.runner.server
+        answer, observe = server.request_handler, self._observe
+
+        async def observed(request: web.BaseRequest) -> web.StreamResponse:
+            response = await answer(request)
+            await observe(request, response)
+            return response
+
+        server.request_handler = observed
 
 
 @pytest.fixture
@@ -75,8 +100,7 @@ def gateway_factory(aiohttp_client, response_log) -> Callable:
 
     async def build(settings: Settings, **kw) -> TestClient:
         app = create_app(settings, now=lambda: NOW, **kw)
-        app.on_response_prepare.append(response_log.record)
-        return await aiohttp_client(GatewayTestServer(app))
+        return await aiohttp_client(GatewayTestServer(app, observe=response_log.record))
 
     yield build
     violations = response_log.violations()

@@ -1,6 +1,6 @@
 """Every response the test suite provokes, checked against the OpenAPI document.
 
-`ResponseLog.record` is an `on_response_prepare` hook the test gateways carry; at the end
+`ResponseLog.record` sees every answer the test gateways give; at the end
 of each test `violations()` lists any 500 and any response whose status, content type or
 body the document does not describe. A test that provoked one fails.
 """
@@ -89,14 +89,25 @@ class ResponseLog:
         """Start empty."""
         self.seen: list[tuple[str, str | None, int, str, bytes | None]] = []
 
-    async def record(self, request: web.Request, response: web.StreamResponse) -> None:
-        """`on_response_prepare` hook: keep what the contract check needs."""
-        resource = request.match_info.route.resource
+    async def record(
+        self, request: web.BaseRequest, response: web.StreamResponse
+    ) -> None:
+        """Keep what the contract check needs of an answer (`GatewayTestServer`'s observer).
+
+        The route is the matched one's template; an answer from the fast lane (given
+        before routing, only ever for a plain path) is known by its path.
+        """
+        routed = request._match_info
+        if routed is None:
+            route: str | None = request.rel_url.path_safe
+        else:
+            resource = routed.route.resource
+            route = resource.canonical if resource is not None else None
         body = response.body if isinstance(response, web.Response) else None
         self.seen.append(
             (
                 request.method,
-                resource.canonical if resource is not None else None,
+                route,
                 response.status,
                 response.content_type,
                 body if isinstance(body, bytes) else None,
