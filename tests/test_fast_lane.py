@@ -239,6 +239,11 @@ async def test_an_expectation_goes_the_full_way(served):
     client, lane = served
     resp = await client.get(QUERY, headers={**AUTH, "Expect": "x-unknown"})
     assert (resp.status, lane.answered) == (417, 0)
+    # Refused by routing before the pipeline, yet answered as the pipeline answers.
+    assert resp.content_type == "application/problem+json"
+    assert (await resp.json())["status"] == 417
+    assert resp.headers["Server"] == "invoice-gateway"
+    assert len(resp.headers["X-Request-ID"]) == 32
 
 
 async def test_no_lane_past_another_middleware(aiohttp_client, hubsoft_url):

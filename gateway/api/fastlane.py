@@ -21,7 +21,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from gateway.api.middleware import AT_ONCE, AtOnce, answer_at_once, pipeline
+from gateway.api.middleware import (
+    AT_ONCE,
+    AtOnce,
+    answer_at_once,
+    answer_refused,
+    pipeline,
+)
 
 FullWay = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 GET_ROUTES = frozenset({hdrs.METH_GET, hdrs.METH_ANY})  # the routes a GET may take
@@ -79,4 +85,7 @@ class FastLane:
                 if answer is not None:
                     self.answered += 1
                     return answer
-        return await self._full(request)
+        try:
+            return await self._full(request)
+        except web.HTTPException as err:  # raised by routing, before the pipeline
+            return answer_refused(self._app, request, err)  # type: ignore[arg-type]

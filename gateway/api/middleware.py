@@ -320,6 +320,28 @@ def answer_at_once(
     return response
 
 
+def answer_refused(
+    app: web.Application, request: web.Request, err: web.HTTPException
+) -> web.StreamResponse:
+    """The pipeline's answer to an error aiohttp raised before any middleware ran.
+
+    Routing itself refuses an `Expect` it cannot meet (417) before the middleware
+    chain starts; aiohttp would send its own plain-text answer naming its version in
+    `Server`, with no request id, metric or access line. The fast lane, which wraps
+    the full way, hands such an error here: a problem, stamped, counted and logged.
+    """
+    started = time.monotonic()
+    incoming = request.headers.get(REQUEST_ID, "")
+    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
+    response = problems.from_http_exception(err)
+    _stamp(request, response, request_id, app[SETTINGS].cors, None)
+    resource = request.match_info.route.resource
+    call = Call(request_id)
+    route = None if resource is None else resource.canonical
+    _account(app[METRICS], request.method, route, request.path, response, started, call)
+    return response
+
+
 def _answer_error(
     request: web.Request, err: Exception, request_id: str
 ) -> tuple[web.StreamResponse, str | None]:
