@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from gateway.config.settings import Secret
+from gateway.telemetry.metrics import Metrics
 from tests.support import API_KEY, free_port_pair, hubsoft_connection, make_settings
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -70,3 +71,18 @@ async def test_metrics_port_serves_metrics_apart_from_the_api(
         text = await resp.text()
     assert resp.status == 200
     assert 'gateway_requests_total{route="/v1/invoices",status="200"} 1.0' in text
+
+
+def test_created_series_follow_prometheus_clients_switch(monkeypatch):
+    """`PROMETHEUS_DISABLE_CREATED_SERIES` drops every `_created` series, tallies too."""
+    metrics = Metrics()
+    metrics.request("/v1/invoices", 200, 0.01)
+    metrics.source("acme-isp", "ok", from_cache=True)
+    shown = metrics.render().decode()
+    assert 'gateway_requests_created{route="/v1/invoices",status="200"}' in shown
+    assert 'gateway_request_duration_seconds_created{route="/v1/invoices"}' in shown
+    monkeypatch.setenv("PROMETHEUS_DISABLE_CREATED_SERIES", "True")
+    hidden = metrics.render().decode()
+    assert "_created" not in hidden
+    assert 'gateway_requests_total{route="/v1/invoices",status="200"} 1.0' in hidden
+    assert 'gateway_request_duration_seconds_count{route="/v1/invoices"} 1.0' in hidden

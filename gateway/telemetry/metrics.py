@@ -11,6 +11,7 @@ cardinality stays bounded.
 
 from __future__ import annotations
 
+import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -29,6 +30,16 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 HEALTH_STATES = {"unknown": -1, "down": 0, "up": 1}
 _LE = [repr(float(b)) for b in LATENCY_BUCKETS] + ["+Inf"]  # as `Histogram` labels
+
+
+def created_series() -> bool:
+    """Whether `_created` series are exposed (`PROMETHEUS_DISABLE_CREATED_SERIES` unset).
+
+    The switch prometheus_client's own instruments read, read the same way: the tallies
+    here follow it too, so an operator turning the series off gets none of them.
+    """
+    switch = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False")
+    return switch.lower() not in ("true", "1", "t")
 
 
 def source_labels(connection: str, status: str, from_cache: bool) -> tuple[str, ...]:
@@ -72,8 +83,9 @@ class Tally:
     def family(self) -> Metric:
         """The series as they stand."""
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        created = self.created if created_series() else {}
         for values, count in self.counts.items():
-            family.add_metric(list(values), count, created=self.created[values])
+            family.add_metric(list(values), count, created=created.get(values))
         return family
 
 
@@ -102,17 +114,19 @@ class Latencies:
         family = HistogramMetricFamily(
             self.name, self.documentation, labels=self.labels
         )
+        created = created_series()
         for values, (counts, total) in self.series.items():
             family.add_metric(
                 list(values),
                 list(zip(_LE, map(float, accumulate(counts)), strict=True)),
                 total[0],
             )
-            family.add_sample(
-                self.name + "_created",
-                dict(zip(self.labels, values, strict=True)),
-                self.created[values],
-            )
+            if created:
+                family.add_sample(
+                    self.name + "_created",
+                    dict(zip(self.labels, values, strict=True)),
+                    self.created[values],
+                )
         return family
 
 
