@@ -103,13 +103,19 @@ async def test_receiver_failing_three_times_gets_the_fourth_try(
     attempts = receiver.received
     assert [a["status"] for a in attempts] == [500, 500, 500, 204]
     assert len({a["headers"]["webhook-id"] for a in attempts}) == 1
-    async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as resp:
-        metrics = await resp.text()
-    for outcome, count in (("delivered", 1), ("failed", 3)):
-        line = (
-            f'gateway_webhook_deliveries_total{{outcome="{outcome}",webhook="ledger"}}'
-        )
-        assert f"{line} {count}.0" in metrics
+    expected = [
+        f'gateway_webhook_deliveries_total{{outcome="{outcome}",webhook="ledger"}}'
+        f" {count}.0"
+        for outcome, count in (("delivered", 1), ("failed", 3))
+    ]
+
+    async def counted() -> bool:
+        # The receiver has its 204 before the sender has read it and counted it.
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/metrics") as r:
+            metrics = await r.text()
+        return all(line in metrics for line in expected)
+
+    await eventually(counted)
 
 
 @pytest.mark.parametrize(
