@@ -23,7 +23,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeAlias, TypeVar
 
 import structlog
@@ -68,13 +68,24 @@ DENIED = {401: "unauthenticated", 403: "forbidden", 429: "rate_limited"}
 HandlerT = TypeVar("HandlerT", bound=Handler)
 
 
-def _new_request_id() -> str:
-    """32 hex digits, unique in practice, from a seeded PRNG (no `getrandom(2)` each).
+def _request_id(headers: Mapping[str, str]) -> str:
+    """The caller's `X-Request-ID` when well-formed; else a new one.
 
-    An id names a request in logs and answers; it grants nothing, so it needs no
-    cryptographic randomness (`random` is reseeded from the OS at start and at fork).
+    A new id is 32 hex digits, unique in practice, from a seeded PRNG (no
+    `getrandom(2)` each): an id names a request in logs and answers and grants nothing,
+    so it needs no cryptographic randomness (`random` is reseeded from the OS at start
+    and at fork).
     """
+    incoming = headers.get(REQUEST_ID, "")
+    if REQUEST_ID_RE.fullmatch(incoming):
+        return incoming
     return "%032x" % random.getrandbits(128)  # noqa: UP031 - fastest render
+
+
+def _route(request: web.Request) -> str | None:
+    """The matched route's canonical path; None when no route matched."""
+    resource = request.match_info.route.resource
+    return None if resource is None else resource.canonical
 
 
 def _stamp(
@@ -165,8 +176,7 @@ async def _admit(request: web.Request, found: Principal | str) -> None:
 @web.middleware
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Wrap every request: id in and out, auth, limits, deadline, problems, access log."""
-    incoming = request.headers.get(REQUEST_ID, "")
-    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
+    request_id = _request_id(request.headers)
     bound = logs.REQUEST_ID.set(request_id)
     started = time.monotonic()
     request[CALL] = call = Call(request_id)
@@ -210,11 +220,10 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         response, denied_reason = _answer_error(request, err, request_id)
     if not response.prepared:
         _stamp(request, response, request_id, settings.cors, call.rate_headers)
-    resource = request.match_info.route.resource
     by_status = _account(
         app[METRICS],
         request.method,
-        None if resource is None else resource.canonical,
+        _route(request),
         request.path,
         response,
         started,
@@ -286,9 +295,9 @@ def answer_at_once(
     as the full way would: no body and no `X-Deadline-Ms` to check, no `Expect` for
     routing to meet or refuse (417), a caller known at once (an API key or an end
     user's token verified lately) with no budget to charge, and an answer from
-    `quick`. Anything else (no or a bad credential, a budget, no
-    answer, an error) is None, with no trace left: the request then goes the full way,
-    where the pipeline answers it from the start.
+    `quick`. Anything else (no or a bad credential, a budget, no answer, an error) is
+    None, with no trace left: the request then goes the full way, where the pipeline
+    answers it from the start.
     """
     headers = request.headers
     # `Expect` is routing's, before any middleware: 100 Continue, or 417 for any other.
@@ -301,8 +310,7 @@ def answer_at_once(
         return None
     if type(found) is not Principal or found.limit is not None:
         return None
-    incoming = headers.get(REQUEST_ID, "")
-    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
+    request_id = _request_id(headers)
     call = Call(request_id)
     call.principal = found
     bound = logs.REQUEST_ID.set(request_id)
@@ -331,13 +339,11 @@ def answer_refused(
     the full way, hands such an error here: a problem, stamped, counted and logged.
     """
     started = time.monotonic()
-    incoming = request.headers.get(REQUEST_ID, "")
-    request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else _new_request_id()
+    request_id = _request_id(request.headers)
     response = problems.from_http_exception(err)
     _stamp(request, response, request_id, app[SETTINGS].cors, None)
-    resource = request.match_info.route.resource
     call = Call(request_id)
-    route = None if resource is None else resource.canonical
+    route = _route(request)
     _account(app[METRICS], request.method, route, request.path, response, started, call)
     return response
 
@@ -379,7 +385,6 @@ async def _audit(
 ) -> None:
     """One audit event for a write or a denied access."""
     principal = request[CALL].principal
-    route = request.match_info.route.resource
     info = request.match_info
     if denied_reason is not None:
         outcome = "denied"
@@ -391,7 +396,7 @@ async def _audit(
         who=principal.name if principal else None,
         kind=principal.kind if principal else None,
         method=request.method,
-        route=route.canonical if route else "unmatched",
+        route=_route(request) or "unmatched",
         resource=info.get("invoice_id") or info.get("account_id"),
         status=response.status,
         outcome=outcome,
